@@ -1,0 +1,43 @@
+# Zentro: `make run` (demo on SQLite) and `make test` (whole suite) work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install install-test run test bench lint clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Zentro needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.run-deps
+
+install: $(VENV)/.run-deps
+install-test: $(VENV)/.test-deps
+
+run: install
+	$(BIN)/zentro db upgrade
+	$(BIN)/zentro demo
+	@echo "Zentro: open http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	$(BIN)/zentro run --host $(HOST) --port $(PORT)
+
+test: install-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	$(BIN)/python bench/run.py
+
+lint: install-test
+	$(BIN)/python -m compileall -q zentro tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-results

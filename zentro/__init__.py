@@ -1,0 +1,116 @@
+"""Zentro: incident and compliance operations."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Flask, g, request, session
+
+from zentro.config import ROOT, load_config
+from zentro.extensions import csrf, db, limiter, login_manager, migrate
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"),
+                instance_path=str(ROOT / "instance"))
+    app.config.update(load_config(overrides))
+    app.json.sort_keys = False
+    logging.basicConfig(level=app.config["ZENTRO_LOG_LEVEL"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    _init_login(app)
+    with app.app_context():
+        from zentro.db_setup import configure_engine
+
+        configure_engine(db.engine)
+
+    from zentro.accounts import models as _accounts_models  # noqa: F401  (register tables)
+    from zentro.audit import models as _audit_models  # noqa: F401
+    from zentro.platform import models as _platform_models  # noqa: F401
+
+    # Order matters: the caller is identified before Flask-Limiter keys its counters on it.
+    from zentro.platform.auth import resolve_request
+
+    app.before_request(_request_id)
+    app.before_request(resolve_request)
+    _init_limiter(app)
+    app.after_request(_response_headers)
+
+    from zentro.platform.errors import register_error_handlers
+
+    register_error_handlers(app)
+    _register_blueprints(app)
+    _template_globals(app)
+
+    from zentro.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _init_login(app: Flask) -> None:
+    from zentro.accounts import service
+    from zentro.accounts.views import SESSION_TOKEN
+
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.session_protection = None  # sessions are revocable rows; see accounts.models.LoginSession
+
+    @login_manager.user_loader
+    def _load(user_id: str):
+        try:
+            uid = int(user_id)
+        except (TypeError, ValueError):
+            return None
+        return service.session_user(uid, session.get(SESSION_TOKEN))
+
+
+def _init_limiter(app: Flask) -> None:
+    limiter.init_app(app)
+
+
+def _request_id() -> None:
+    from zentro.audit.service import current_request_id
+
+    incoming = request.headers.get("X-Request-ID", "")
+    rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+    g.request_id = rid
+    current_request_id.set(rid)
+
+
+def _response_headers(response):
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if not request.path.startswith(("/docs", "/redoc")):
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                                    "script-src 'self'; frame-ancestors 'none'")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    from zentro.accounts.api import bp as accounts_api
+    from zentro.accounts.views import bp as accounts_views
+    from zentro.audit.api import bp as audit_api
+    from zentro.audit.views import bp as audit_views
+    from zentro.platform.views import bp as platform_views
+
+    for bp in (platform_views, accounts_views, accounts_api, audit_views, audit_api):
+        app.register_blueprint(bp)
+
+
+def _template_globals(app: Flask) -> None:
+    from zentro.accounts.service import user_orgs
+    from zentro.platform.auth import current_principal
+
+    @app.context_processor
+    def _inject():
+        p = current_principal()
+        return {
+            "principal": p,
+            "user_orgs": (lambda: user_orgs(p.user)) if p is not None and p.user is not None else (lambda: []),
+        }

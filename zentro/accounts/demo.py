@@ -1,0 +1,43 @@
+"""The demo organisation `make run` shows: idempotent, real rows created through the services."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from zentro.accounts import service
+from zentro.accounts.models import IngestToken
+from zentro.audit.service import SYSTEM
+from zentro.extensions import db
+
+DEMO_ORG = ("acme", "Acme Cloud", "pro")
+SECOND_ORG = ("acme-labs", "Acme Labs", "free")
+DEMO_USERS = [
+    ("owner@acme.example", "Olivia Owner", {"acme": "owner", "acme-labs": "admin"}),
+    ("sre@acme.example", "Sam Responder", {"acme": "member"}),
+    ("auditor@acme.example", "Avery Viewer", {"acme": "viewer"}),
+]
+
+
+def seed_demo(password: str) -> list[str]:
+    orgs = {}
+    created_any = False
+    for slug, name, plan in (DEMO_ORG, SECOND_ORG):
+        org, created = service.ensure_org(slug, name, None)
+        if created:
+            org.plan = plan
+        orgs[slug] = org
+        created_any |= created
+    for email, name, roles in DEMO_USERS:
+        user, created = service.ensure_user(email, password, name)
+        created_any |= created
+        for slug, role in roles.items():
+            service.set_membership(user, orgs[slug], role)
+    db.session.commit()
+    acme = orgs["acme"]
+    if db.session.scalar(select(IngestToken).where(IngestToken.org_id == acme.id)) is None:
+        service.create_ingest_token(acme, "Prometheus Alertmanager (demo)", SYSTEM, None)
+    return [
+        ("Seeded" if created_any else "Demo data already present (nothing duplicated)")
+        + f": orgs {', '.join(orgs)}.",
+        f"Sign in at http://127.0.0.1:5000/login as {DEMO_USERS[0][0]} with password {password}",
+        f"(also {DEMO_USERS[1][0]} as member, {DEMO_USERS[2][0]} as viewer, same password)",
+    ]

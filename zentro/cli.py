@@ -1,0 +1,149 @@
+"""The ``zentro`` command: a Flask CLI group (run, db upgrade, users, api-keys, demo, audit)."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+
+from zentro.accounts.models import Role
+
+
+def _create_app():
+    from zentro import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False,
+             help="Zentro operations: run the server, migrate, manage users, keys and the audit log.")
+def cli() -> None:
+    pass
+
+
+cli.add_command(shell_command)
+cli.add_command(routes_command)
+
+
+@cli.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--debug/--no-debug", default=False)
+@with_appcontext
+def run_command(host: str, port: int, debug: bool) -> None:
+    """Serve Zentro (development server; use gunicorn in production). Refuses a schema behind head."""
+    from zentro.platform.schema import schema_state
+
+    state = schema_state()
+    if not state["schema_current"]:
+        raise click.ClickException(f"Database schema {state['revision']} is not at migration head {state['head']}: "
+                                   "run `zentro db upgrade` first.")
+    click.echo(f"Zentro is serving on http://{host}:{port}")
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=debug, use_debugger=debug)
+
+
+def register_cli(app: Flask) -> None:
+    """Commands that need the app are attached here so `flask --app wsgi …` has them too."""
+    for command in (users, api_keys, demo, audit):
+        app.cli.add_command(command)
+
+
+@click.group("users", help="Manage users.")
+def users() -> None:
+    pass
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--password", required=True, help="At least 12 characters.")
+@click.option("--org", "org_slug", required=True, help="Org slug; created if missing.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default="member", show_default=True)
+@click.option("--plan", type=click.Choice(["free", "pro", "enterprise"]), default=None,
+              help="Plan for a new org (or the new plan of an existing one).")
+@click.option("--name", default="", help="Display name.")
+@with_appcontext
+def users_create(email: str, password: str, org_slug: str, role: str, plan: str | None, name: str) -> None:
+    """Create EMAIL (or update its membership) in org SLUG."""
+    from zentro.accounts import service
+    from zentro.extensions import db
+
+    try:
+        org, org_created = service.ensure_org(org_slug, plan=plan)
+        user, user_created = service.ensure_user(email, password, name)
+        service.set_membership(user, org, role)
+        db.session.commit()
+    except service.AccountError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'created' if org_created else 'using'} org {org.slug} (plan {org.plan})")
+    click.echo(f"{'created' if user_created else 'existing'} user {user.email} as {role} of {org.slug}")
+
+
+@click.group("api-keys", help="Manage API keys.")
+def api_keys() -> None:
+    pass
+
+
+@api_keys.command("create")
+@click.argument("email")
+@click.option("--org", "org_slug", required=True)
+@click.option("--name", required=True)
+@click.option("--scope", "scopes", multiple=True, help="Repeatable; default * (everything the user's role allows).")
+@with_appcontext
+def api_keys_create(email: str, org_slug: str, name: str, scopes: tuple[str, ...]) -> None:
+    """Create an API key for EMAIL in org SLUG; the plaintext key is the last line printed."""
+    from sqlalchemy import select
+
+    from zentro.accounts import service
+    from zentro.accounts.models import Membership, User
+    from zentro.audit.service import SYSTEM
+    from zentro.extensions import db
+
+    org = service.get_org(org_slug)
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if org is None or user is None or db.session.scalar(
+            select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)) is None:
+        raise click.ClickException(f"{email} is not a member of org {org_slug!r}.")
+    try:
+        key, plaintext = service.create_api_key(org, user, name, list(scopes), SYSTEM)
+    except service.AccountError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"API key {key.prefix}… for {user.email} in {org.slug}, scopes: {key.scopes}", err=True)
+    click.echo(plaintext)
+
+
+@click.command("demo", help="Seed the demo organisation (idempotent).")
+@with_appcontext
+def demo() -> None:
+    from zentro.accounts.demo import seed_demo
+
+    for line in seed_demo(current_app.config["ZENTRO_DEMO_PASSWORD"]):
+        click.echo(line)
+
+
+@click.group("audit", help="Audit log tools.")
+def audit() -> None:
+    pass
+
+
+@audit.command("verify")
+@click.option("--org", "org_slug", required=True)
+@with_appcontext
+def audit_verify(org_slug: str) -> None:
+    """Verify the org's hash chain; exit 1 and name the first broken link if any."""
+    from zentro.accounts.service import get_org
+    from zentro.audit.service import verify_chain
+
+    org = get_org(org_slug)
+    if org is None:
+        raise click.ClickException(f"No org {org_slug!r}.")
+    result = verify_chain(org.id)
+    if result.ok:
+        click.echo(f"OK: {result.checked} audit rows verified for {org.slug}; the chain is intact.")
+        return
+    click.echo(f"BROKEN at seq {result.broken_seq}" + (f" (row id {result.broken_id})" if result.broken_id else "")
+               + f": {result.reason}. {result.checked} rows before it verified.")
+    sys.exit(1)

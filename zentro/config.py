@@ -1,0 +1,99 @@
+"""Every Zentro setting, read from ``ZENTRO_*`` environment variables.
+
+Each entry documents itself; ``README.md`` lists the same table (a test keeps the two in step).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    key: str
+    default: object
+    kind: type
+    help: str
+
+
+SETTINGS: list[Setting] = [
+    Setting("ZENTRO_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", None, str,
+            "SQLAlchemy URL. Default: SQLite file instance/zentro.db. Production: postgresql+psycopg://user@host/db"),
+    Setting("ZENTRO_SECRET_KEY", "SECRET_KEY", None, str,
+            "Signs session cookies and CSRF tokens. Default: a random key kept in instance/secret_key (one host only)."),
+    Setting("ZENTRO_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1_048_576, int,
+            "Largest accepted request body in bytes; larger bodies get 413 PAYLOAD_TOO_LARGE."),
+    Setting("ZENTRO_RATELIMIT_STORAGE_URI", "RATELIMIT_STORAGE_URI", "memory://", str,
+            "Flask-Limiter storage. memory:// is per process: use redis://host:6379/0 whenever more than one worker runs."),
+    Setting("ZENTRO_RATELIMIT_ENABLED", "RATELIMIT_ENABLED", True, bool,
+            "Set to 0 to switch API rate limiting off (benchmarks only)."),
+    Setting("ZENTRO_ANON_RATE_LIMIT", "ZENTRO_ANON_RATE_LIMIT", "60/minute", str,
+            "Limit for unauthenticated API calls, per client address."),
+    Setting("ZENTRO_LOGIN_RATE_LIMIT", "ZENTRO_LOGIN_RATE_LIMIT", "5/minute;20/hour", str,
+            "Failed sign-ins allowed per client address and email before 429."),
+    Setting("ZENTRO_IDEMPOTENCY_TTL_HOURS", "ZENTRO_IDEMPOTENCY_TTL_HOURS", 24, int,
+            "How long an Idempotency-Key and its stored response are kept."),
+    Setting("ZENTRO_SESSION_COOKIE_SECURE", "SESSION_COOKIE_SECURE", False, bool,
+            "Send the session cookie over HTTPS only (set to 1 behind TLS)."),
+    Setting("ZENTRO_SESSION_HOURS", "ZENTRO_SESSION_HOURS", 12, int,
+            "Idle-independent lifetime of a sign-in session; after it the user signs in again."),
+    Setting("ZENTRO_DEMO_PASSWORD", "ZENTRO_DEMO_PASSWORD", "zentro-demo-2026", str,
+            "Password given to the demo users that `zentro demo` creates."),
+    Setting("ZENTRO_LOG_LEVEL", "ZENTRO_LOG_LEVEL", "INFO", str, "Python log level."),
+]
+
+
+def _coerce(raw: str, kind: type) -> object:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind is int:
+        return int(raw)
+    return raw
+
+
+def _instance_secret_key() -> str:
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    cfg: dict = {}
+    for s in SETTINGS:
+        raw = os.environ.get(s.env)
+        cfg[s.key] = _coerce(raw, s.kind) if raw not in (None, "") else s.default
+    if not cfg["SQLALCHEMY_DATABASE_URI"]:
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{INSTANCE_DIR / 'zentro.db'}"
+    url = cfg["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url[len("postgres://"):]
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    cfg["SQLALCHEMY_DATABASE_URI"] = url
+    cfg.update(
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_DURATION=0,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in platform.auth for cookie-authenticated requests only
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],
+        RATELIMIT_HEADERS_ENABLED=True,
+        RATELIMIT_STRATEGY="fixed-window",
+        RATELIMIT_SWALLOW_ERRORS=True,
+    )
+    if overrides:
+        cfg.update(overrides)
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = _instance_secret_key()
+    return cfg

@@ -1,0 +1,2 @@
+"""Cross-cutting web concerns with no domain logic: auth schemes, tenancy, error envelope,
+pagination, idempotency, rate limits, OpenAPI."""

@@ -1,0 +1,160 @@
+"""One decorator per kind of route. It records what the route needs (auth schemes, role, scope,
+request models, the tenant-owned model behind its ``<id>``), enforces it, and feeds the OpenAPI
+document and the tenant-isolation test harness from the same record."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import Blueprint, request
+from pydantic import BaseModel, ValidationError
+
+from zentro.accounts.models import Role
+from zentro.platform.auth import UNSAFE_METHODS, current_principal
+from zentro.platform.errors import ApiError
+
+ALL_SCHEMES = ("session", "api_key")
+
+
+@dataclass
+class RouteMeta:
+    kind: str  # api | page | public
+    endpoint: str
+    rule: str
+    methods: tuple[str, ...]
+    summary: str = ""
+    auth: tuple[str, ...] = ALL_SCHEMES
+    min_role: str | None = None  # None: viewer for safe methods, member for unsafe ones
+    resource: str = ""
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None  # pydantic model, or a dict {status: model}, or "csv"/"text"
+    status: int = 200
+    tenant_model: Any = None  # model class whose (org_id, id) the <id> in the rule names
+    idempotent: bool = True
+    tags: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    def required_role(self, method: str) -> Role:
+        if self.min_role:
+            return Role(self.min_role)
+        return Role.member if method in UNSAFE_METHODS else Role.viewer
+
+
+REGISTRY: dict[str, RouteMeta] = {}
+
+
+def _format_errors(exc: ValidationError) -> list[dict]:
+    return [{"loc": [str(x) for x in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)]
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise ApiError(400, "Invalid query parameters", errors=_format_errors(exc)) from None
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        data: Any = {}
+    else:
+        if request.mimetype != "application/json":
+            raise ApiError(415, "Send the request body as application/json.")
+        try:
+            import json
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ApiError(400, f"Malformed JSON body: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "The JSON body must be an object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, "Invalid request body", errors=_format_errors(exc)) from None
+
+
+def authorize(meta: RouteMeta) -> None:
+    """Enforce the route's auth record; raises the envelope error (pages turn 401 into a redirect)."""
+    p = current_principal()
+    if p is None or p.scheme not in meta.auth:
+        if p is not None and p.scheme == "ingest_token":
+            raise ApiError(403, "Alert-ingest tokens are accepted only by ingest endpoints.")
+        if p is not None:
+            raise ApiError(403, f"This endpoint does not accept {p.scheme.replace('_', ' ')} credentials.")
+        raise ApiError(401, "Invalid or missing credentials. Sign in, or send Authorization: Bearer <API key>.")
+    if p.role is not None and not p.role.at_least(meta.required_role(request.method)):
+        raise ApiError(403, f"Your role ({p.role.value}) cannot do this; it needs {meta.required_role(request.method).value} or above.")
+    if meta.resource and p.scheme == "api_key":
+        needed = f"{meta.resource}:{'write' if request.method in UNSAFE_METHODS else 'read'}"
+        if not p.has_scope(needed):
+            raise ApiError(403, f"This API key lacks the scope {needed}.")
+
+
+def _register(bp: Blueprint, rule: str, meta_kwargs: dict, view: Callable, wrapper: Callable) -> Callable:
+    methods = tuple(meta_kwargs.pop("methods", ("GET",)))
+    endpoint = meta_kwargs.pop("endpoint", None) or view.__name__
+    bp.add_url_rule(rule, endpoint, wrapper, methods=list(methods))
+    prefix = bp.url_prefix or ""
+    meta = RouteMeta(endpoint=f"{bp.name}.{endpoint}", rule=prefix + rule, methods=methods, **meta_kwargs)
+    REGISTRY[meta.endpoint] = meta
+    wrapper.meta = meta
+    return meta
+
+
+def api_route(bp: Blueprint, rule: str, **kw):
+    """JSON API route. The view receives ``body=`` / ``query=`` models when declared and returns
+    a Flask response value. Mutations go through Idempotency-Key handling."""
+
+    def decorator(view: Callable) -> Callable:
+        meta_holder: list[RouteMeta] = []
+
+        @functools.wraps(view)
+        def wrapper(**path_args):
+            meta = meta_holder[0]
+            authorize(meta)
+            kwargs = dict(path_args)
+            if meta.query is not None:
+                kwargs["query"] = parse_query(meta.query)
+            if meta.body is not None and request.method in UNSAFE_METHODS:
+                kwargs["body"] = parse_body(meta.body)
+            if request.method in UNSAFE_METHODS and meta.idempotent:
+                from zentro.platform.idempotency import run_idempotent
+
+                return run_idempotent(lambda: view(**kwargs))
+            return view(**kwargs)
+
+        meta_holder.append(_register(bp, rule, {"kind": "api", **kw}, view, wrapper))
+        return wrapper
+
+    return decorator
+
+
+def page_route(bp: Blueprint, rule: str, **kw):
+    """Server-rendered page or HTMX partial behind a signed-in session."""
+
+    def decorator(view: Callable) -> Callable:
+        meta_holder: list[RouteMeta] = []
+
+        @functools.wraps(view)
+        def wrapper(**path_args):
+            authorize(meta_holder[0])
+            return view(**path_args)
+
+        meta_holder.append(_register(bp, rule, {"kind": "page", "auth": ("session",), **kw}, view, wrapper))
+        return wrapper
+
+    return decorator
+
+
+def public_route(bp: Blueprint, rule: str, **kw):
+    """No authentication: health checks, sign-in, API documents."""
+
+    def decorator(view: Callable) -> Callable:
+        _register(bp, rule, {"kind": "public", "auth": (), **kw}, view, view)
+        return view
+
+    return decorator
