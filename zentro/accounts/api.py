@@ -1,4 +1,7 @@
-"""JSON endpoints for a user's API keys and the org's alert-ingest tokens."""
+"""JSON endpoints for a user's API keys and the org's alert-ingest tokens.
+
+API keys are managed only from a signed-in session (a key cannot mint keys). Ingest tokens may also
+be managed with an API key holding the ingest_tokens scope, so provisioning tools can rotate them."""
 from __future__ import annotations
 
 import datetime as dt
@@ -100,7 +103,7 @@ def revoke_api_key(key_id: int):
     return jsonify(secret_json(service.revoke_api_key(p.org, p.user, key_id, p.actor)))
 
 
-@api_route(bp, "/alert-ingest-tokens", methods=("GET",), auth=("session",), query=PageQuery, response=IngestTokenPage,
+@api_route(bp, "/alert-ingest-tokens", methods=("GET",), resource="ingest_tokens", query=PageQuery, response=IngestTokenPage,
            summary="List the org's alert-ingest tokens (metadata only).", tags=("Alert-ingest tokens",))
 def list_ingest_tokens(query: PageQuery):
     p = current_principal()
@@ -108,7 +111,7 @@ def list_ingest_tokens(query: PageQuery):
     return jsonify(data=[secret_json(t) for t in rows], next_cursor=cursor)
 
 
-@api_route(bp, "/alert-ingest-tokens", methods=("POST",), auth=("session",), body=CreateTokenIn,
+@api_route(bp, "/alert-ingest-tokens", methods=("POST",), resource="ingest_tokens", body=CreateTokenIn,
            response=IngestTokenCreatedOut, status=201, min_role="admin",
            summary="Create an alert-ingest token (owner/admin); the secret is returned once.", tags=("Alert-ingest tokens",))
 def create_ingest_token(body: CreateTokenIn):
@@ -117,7 +120,7 @@ def create_ingest_token(body: CreateTokenIn):
     return jsonify(secret_json(tok) | {"token": plaintext}), 201
 
 
-@api_route(bp, "/alert-ingest-tokens/<int:token_id>", methods=("DELETE",), auth=("session",), response=SecretOut,
+@api_route(bp, "/alert-ingest-tokens/<int:token_id>", methods=("DELETE",), resource="ingest_tokens", response=SecretOut,
            min_role="admin", tenant_model=IngestToken, summary="Revoke an alert-ingest token (owner/admin).",
            tags=("Alert-ingest tokens",))
 def revoke_ingest_token(token_id: int):
