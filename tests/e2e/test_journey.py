@@ -75,7 +75,6 @@ def test_sign_in_switch_org_api_key_lifecycle_sign_out(browser, shots, live_serv
     page.on("pageerror", lambda exc: page_errors.append(str(exc)))
 
     def console(msg):
-        print("CONSOLE", msg.type, msg.text, msg.location)
         # Chromium asks for /favicon.ico on its own; there is none yet (reported, not this test's concern)
         if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico"):
             page_errors.append(f"{msg.text} at {msg.location.get('url')}")

@@ -116,11 +116,20 @@ def set_membership(user: User, org: Org, role: str, actor: Actor = SYSTEM) -> Me
 
 # --- sign-in sessions -------------------------------------------------------------------------
 
+def default_org_id(user: User) -> int | None:
+    """The org a fresh sign-in lands in: the user's oldest membership."""
+    return min((m.org_id for m in user.memberships), default=None)
+
+
 def start_session(user: User, hours: int, ip: str = "", user_agent: str = "") -> str:
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.session.add(LoginSession(token_hash=hash_secret(token), user_id=user.id, created_at=now,
                                 expires_at=now + dt.timedelta(hours=hours), ip=ip[:64], user_agent=user_agent[:300]))
+    org_id = default_org_id(user)
+    if org_id is not None:
+        record(org_id, "session.signed_in", Actor("user", str(user.id), user.email), target_type="user",
+               target_id=user.id, control_tags=["SOC2:CC6.1", "ISO27001:A.8.5"], data={"ip": ip[:64]})
     db.session.commit()
     return token
 
@@ -135,10 +144,23 @@ def session_user(user_id: int, token: str | None) -> User | None:
     return user if user is not None and user.is_active else None
 
 
-def end_session(token: str | None) -> None:
+def end_session(token: str | None, org: Org | None = None, actor: Actor | None = None) -> None:
     if token:
         db.session.execute(delete(LoginSession).where(LoginSession.token_hash == hash_secret(token)))
+        if org is not None and actor is not None:
+            record(org.id, "session.signed_out", actor, target_type="user", target_id=actor.id,
+                   control_tags=["SOC2:CC6.1"])
         db.session.commit()
+
+
+def switch_org(user: User, org_id: int, actor: Actor) -> Org | None:
+    """Return the org if the user belongs to it (recording the switch there), else None."""
+    m = db.session.scalar(select(Membership).where(Membership.user_id == user.id, Membership.org_id == org_id))
+    if m is None:
+        return None
+    record(m.org_id, "session.org_switched", actor, target_type="org", target_id=m.org_id)
+    db.session.commit()
+    return m.org
 
 
 def change_password(user: User, org: Org, current: str, new: str, actor: Actor) -> None:

@@ -52,7 +52,8 @@ def login():
 
 @page_route(bp, "/logout", methods=("POST",), min_role="viewer", summary="Sign out; the session is revoked server-side.")
 def logout():
-    service.end_session(session.get(SESSION_TOKEN))
+    p = current_principal()
+    service.end_session(session.get(SESSION_TOKEN), p.org, p.actor)
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
@@ -66,11 +67,11 @@ def switch_org():
         org_id = int(request.form.get("org_id", ""))
     except ValueError:
         raise ApiError(404, "Organisation not found") from None
-    membership = db.session.scalar(select(Membership).where(Membership.user_id == p.user.id, Membership.org_id == org_id))
-    if membership is None:
+    org = service.switch_org(p.user, org_id, p.actor)
+    if org is None:
         raise ApiError(404, "Organisation not found")
-    session["org_id"] = membership.org_id
-    flash(f"Switched to {membership.org.name}.", "success")
+    session["org_id"] = org.id
+    flash(f"Switched to {org.name}.", "success")
     return redirect(url_for("accounts.overview"))
 
 

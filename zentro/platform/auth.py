@@ -128,7 +128,7 @@ def _resolve() -> Principal | None:
     if not memberships:
         return None
     org_id = session.get("org_id")
-    membership = memberships.get(org_id) or min(memberships.values(), key=lambda m: m.org_id)
+    membership = memberships.get(org_id) or memberships[min(memberships)]
     session["org_id"] = membership.org_id
     return Principal("session", membership.org, Role(membership.role), current_user._get_current_object())
 

@@ -79,7 +79,8 @@ def register_error_handlers(app: Flask) -> None:
             status, detail = 403, "CSRF token missing or invalid."
         if not wants_json():
             if status == 429 and request.endpoint == "accounts.login":
-                return exc.get_response()
+                return render_template("accounts/login.html", email=request.form.get("email", ""),
+                                       error="Too many failed sign-in attempts. Wait a few minutes and try again."), 429
             return _page_error(status, detail)
         response = envelope(status, detail)
         if status == 405 and getattr(exc, "valid_methods", None):
