@@ -29,6 +29,10 @@ class Workload:
     # and returns extra request headers for the Zentro side (e.g. {"Authorization": "Bearer zentro_pk_..."}),
     # typically after creating an org, user and API key with the `zentro` CLI in a subprocess.
     setup: Callable[[dict[str, str]], dict[str, str]] | None = None
+    # Settings the Zentro server needs for this workload, e.g. {"ZENTRO_RATELIMIT_ENABLED": "0"} for an
+    # authenticated endpoint (plan limits would answer 429 within a second). One server serves every
+    # workload of a run, so this applies to all of them; two workloads asking different values is an error.
+    zentro_env: dict[str, str] = field(default_factory=dict)
 
 
 WORKLOADS: dict[str, Workload] = {}

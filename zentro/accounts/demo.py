@@ -38,6 +38,6 @@ def seed_demo(password: str) -> list[str]:
     return [
         ("Seeded" if created_any else "Demo data already present (nothing duplicated)")
         + f": orgs {', '.join(orgs)}.",
-        f"Sign in at http://127.0.0.1:5000/login as {DEMO_USERS[0][0]} with password {password}",
+        f"Demo login: {DEMO_USERS[0][0]} / {password}",
         f"(also {DEMO_USERS[1][0]} as member, {DEMO_USERS[2][0]} as viewer, same password)",
     ]
