@@ -29,6 +29,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from zentro.accounts import models as _accounts_models  # noqa: F401  (register tables)
     from zentro.audit import models as _audit_models  # noqa: F401
     from zentro.platform import models as _platform_models  # noqa: F401
+    from zentro.reliability import models as _reliability_models  # noqa: F401
+    from zentro.incidents import models as _incident_models  # noqa: F401
+    from zentro.ingest import models as _ingest_models  # noqa: F401
 
     # Order matters: the caller is identified before Flask-Limiter keys its counters on it.
     from zentro.platform.auth import resolve_request
@@ -92,20 +95,27 @@ def _response_headers(response):
     return response
 
 
-# Every module that defines routes. The isolation harness and OpenAPI read the same list.
-BLUEPRINT_MODULES = (
-    "zentro.platform.views",
-    "zentro.accounts.views",
-    "zentro.accounts.api",
-    "zentro.audit.views",
-    "zentro.audit.api",
-)
+def route_modules() -> list[str]:
+    """Every module that defines routes: in each zentro package, ``views``, ``api`` and any module
+    named ``*_views`` or ``*_api``. Discovered, so a new package's routes are registered (and fall
+    under the OpenAPI document and the isolation harness) without editing a list."""
+    import pkgutil
+
+    import zentro
+
+    names = []
+    for pkg in sorted(m.name for m in pkgutil.iter_modules(zentro.__path__) if m.ispkg):
+        path = [str(ROOT / "zentro" / pkg)]
+        for mod in sorted(m.name for m in pkgutil.iter_modules(path)):
+            if mod in ("views", "api") or mod.endswith(("_views", "_api")):
+                names.append(f"zentro.{pkg}.{mod}")
+    return names
 
 
 def import_blueprints() -> list:
     import importlib
 
-    return [importlib.import_module(name).bp for name in BLUEPRINT_MODULES]
+    return [importlib.import_module(name).bp for name in route_modules()]
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -122,5 +132,6 @@ def _template_globals(app: Flask) -> None:
         p = current_principal()
         return {
             "principal": p,
+            "view_endpoints": app.view_functions,
             "user_orgs": (lambda: user_orgs(p.user)) if p is not None and p.user is not None else (lambda: []),
         }

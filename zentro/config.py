@@ -46,6 +46,16 @@ SETTINGS: list[Setting] = [
     Setting("ZENTRO_DEMO_PASSWORD", "ZENTRO_DEMO_PASSWORD", "zentro-demo-2026", str,
             "Password given to the demo users that `zentro demo` creates."),
     Setting("ZENTRO_LOG_LEVEL", "ZENTRO_LOG_LEVEL", "INFO", str, "Python log level."),
+    Setting("ZENTRO_ALERT_WEBHOOK_SIGNING_SECRET", "ZENTRO_ALERT_WEBHOOK_SIGNING_SECRET", None, str,
+            "When set, alert and vulnerability ingest require an HMAC-SHA256 signature header over the raw body."),
+    Setting("ZENTRO_ALERT_SIGNATURE_TOLERANCE_SECONDS", "ZENTRO_ALERT_SIGNATURE_TOLERANCE_SECONDS", 300, int,
+            "How old a signed ingest request's timestamp may be before it is refused as a replay."),
+    Setting("ZENTRO_ALERT_INGEST_REQUIRE_PAID", "ZENTRO_ALERT_INGEST_REQUIRE_PAID", False, bool,
+            "When on, free-plan orgs get 402 PAYMENT_REQUIRED from alert ingest."),
+    Setting("ZENTRO_RESOLVE_MITIGATES_INCIDENT", "ZENTRO_RESOLVE_MITIGATES_INCIDENT", True, bool,
+            "When every alert folded into an incident has resolved, mark the incident mitigated."),
+    Setting("ZENTRO_MAX_ALERTS_PER_REQUEST", "ZENTRO_MAX_ALERTS_PER_REQUEST", 500, int,
+            "Most alerts one ingest request may carry (Alertmanager batches); more is 413."),
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import typing
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -60,7 +61,55 @@ def _make_ingest_token(org: Org, owner: User):
     return create_ingest_token(org, f"{MARK} token", SYSTEM, owner)[0]
 
 
-FACTORIES = {ApiKey: _make_api_key, IngestToken: _make_ingest_token}
+def _make_service(org: Org, owner: User):
+    from zentro.reliability.models import Service
+
+    svc = Service(org_id=org.id, name=f"{MARK}-svc", owner=owner.email, tier=0, internet_facing=True)
+    db.session.add(svc)
+    db.session.flush()
+    return svc
+
+
+def _make_incident(org: Org, owner: User):
+    from zentro.audit.service import SYSTEM
+    from zentro.incidents.service import add_note, create_incident
+
+    inc = create_incident(org.id, title=f"{MARK} incident", severity="high", actor=SYSTEM,
+                          dedupe_key=f"{MARK}-key-{uuid.uuid4().hex}")
+    add_note(inc, f"{MARK} note", SYSTEM)
+    return inc
+
+
+def _make_finding(org: Org, owner: User):
+    from zentro.ingest.models import Finding
+
+    f = Finding(org_id=org.id, source="generic", finding_key=f"{MARK}-finding", title=f"{MARK} finding",
+                severity="high", asset=f"{MARK}-host")
+    db.session.add(f)
+    db.session.flush()
+    return f
+
+
+def _make_rca_run(org: Org, owner: User):
+    from zentro.incidents.models import RcaRun
+
+    run = RcaRun(org_id=org.id, incident_id=_make_incident(org, owner).id, status="succeeded", progress=100,
+                 hypotheses=[{"title": f"{MARK} hypothesis", "confidence": 0.5, "evidence": []}])
+    db.session.add(run)
+    db.session.flush()
+    return run
+
+
+def _models():
+    from zentro.incidents.models import Incident, RcaRun
+    from zentro.ingest.models import Finding
+    from zentro.reliability.models import Service
+
+    return {ApiKey: _make_api_key, IngestToken: _make_ingest_token, Service: _make_service,
+            Incident: _make_incident, Finding: _make_finding, RcaRun: _make_rca_run}
+
+
+FACTORIES = _models()
 
 
 def _sample(annotation) -> object:
