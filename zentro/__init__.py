@@ -5,9 +5,16 @@ import logging
 import uuid
 
 from flask import Flask, g, request, session
+from werkzeug.routing import IntegerConverter
 
 from zentro.config import ROOT, load_config
 from zentro.extensions import csrf, db, limiter, login_manager, migrate
+
+
+class BoundedInt(IntegerConverter):
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2_147_483_647)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -15,6 +22,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                 instance_path=str(ROOT / "instance"))
     app.config.update(load_config(overrides))
     app.json.sort_keys = False
+    app.url_map.converters["int"] = BoundedInt  # ids beyond INTEGER are a 404, not a database error
     logging.basicConfig(level=app.config["ZENTRO_LOG_LEVEL"])
 
     db.init_app(app)
@@ -34,12 +42,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     from zentro.ingest import models as _ingest_models  # noqa: F401
 
     # Order matters: the caller is identified before Flask-Limiter keys its counters on it.
-    from zentro.platform.auth import resolve_request
+    from zentro.platform.auth import check_csrf, resolve_request
 
     app.before_request(_request_id)
     app.before_request(resolve_request)
+    app.after_request(_response_headers)  # after_request runs in reverse: this one sees the limiter's headers
     _init_limiter(app)
-    app.after_request(_response_headers)
+    app.before_request(check_csrf)  # after the limiter, so a refused request still carries the rate headers
 
     from zentro.platform.errors import register_error_handlers
 
@@ -85,6 +94,8 @@ def _request_id() -> None:
 
 def _response_headers(response):
     response.headers["X-Request-ID"] = g.get("request_id", "")
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)  # Flask-Limiter adds it to every limited response
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if not request.path.startswith(("/docs", "/redoc")):
         response.headers.setdefault("X-Frame-Options", "DENY")

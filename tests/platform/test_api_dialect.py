@@ -355,3 +355,38 @@ def test_concurrent_same_key_creates_once(app, key, live_server):
     assert count(app, "ingest_tokens") == 1
     ids = {r.json()["id"] for r in results if r.status_code == 201}
     assert len(ids) == 1
+
+
+# --- edges found by schemathesis ------------------------------------------------------------
+
+def test_ids_beyond_integer_range_are_404_not_500(app, owner, sign_in):
+    s = sign_in(owner)
+    for big in (2**31, 2**63, 10**30):
+        envelope_of(s.delete(f"/api/user/api-keys/{big}"), 404, "NOT_FOUND")
+
+
+def test_cursor_beyond_every_id_starts_from_newest(app, key):
+    import base64
+
+    c = app.test_client()
+    c.post(TOKENS, json={"name": "only"}, headers=bearer(key))
+    for big in (2**31, 2**64):
+        cursor = base64.urlsafe_b64encode(f"id:{big}".encode()).decode().rstrip("=")
+        body = c.get(f"{TOKENS}?cursor={cursor}", headers=bearer(key)).get_json()
+        assert [t["name"] for t in body["data"]] == ["only"]
+
+
+def test_nul_characters_are_refused_everywhere(app, key):
+    c = app.test_client()
+    envelope_of(c.post(TOKENS, json={"name": "a\u0000b"}, headers=bearer(key)), 400, "VALIDATION_ERROR")
+    envelope_of(c.post(TOKENS, json={"name": "ok", "x\u0000": 1}, headers=bearer(key)), 400, "VALIDATION_ERROR")
+    envelope_of(c.get(f"{TOKENS}?cursor=%00", headers=bearer(key)), 400, "VALIDATION_ERROR")
+    assert count(app, "ingest_tokens") == 0
+
+
+def test_csrf_refusal_still_carries_rate_headers_and_retry_after_only_on_429(app, owner, key, sign_in):
+    s = sign_in(owner)
+    refused = s.client.post(TOKENS, json={"name": "no token"})
+    assert refused.status_code == 403 and "X-RateLimit-Limit" in refused.headers
+    ok = app.test_client().get(TOKENS, headers=bearer(key))
+    assert "X-RateLimit-Remaining" in ok.headers and "Retry-After" not in ok.headers

@@ -196,7 +196,7 @@ def validate_scopes(scopes: list[str] | None) -> list[str]:
 def create_api_key(org: Org, user: User, name: str, scopes: list[str] | None, actor: Actor) -> tuple[ApiKey, str]:
     scopes = validate_scopes(scopes)
     plaintext, prefix, digest = new_secret(API_KEY_PREFIX)
-    key = ApiKey(org_id=org.id, user_id=user.id, name=name.strip(), prefix=prefix, secret_hash=digest, scopes=" ".join(scopes))
+    key = ApiKey(org_id=org.id, user_id=user.id, name=name, prefix=prefix, secret_hash=digest, scopes=" ".join(scopes))
     db.session.add(key)
     db.session.flush()
     record(org.id, "api_key.created", actor, target_type="api_key", target_id=key.id,
@@ -223,7 +223,7 @@ def revoke_api_key(org: Org, user: User, key_id: int, actor: Actor) -> ApiKey:
 
 def create_ingest_token(org: Org, name: str, actor: Actor, created_by: User | None) -> tuple[IngestToken, str]:
     plaintext, prefix, digest = new_secret(INGEST_TOKEN_PREFIX)
-    tok = IngestToken(org_id=org.id, name=name.strip(), prefix=prefix, secret_hash=digest,
+    tok = IngestToken(org_id=org.id, name=name, prefix=prefix, secret_hash=digest,
                       created_by_id=created_by.id if created_by else None)
     db.session.add(tok)
     db.session.flush()

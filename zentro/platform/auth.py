@@ -134,11 +134,15 @@ def _resolve() -> Principal | None:
 
 
 def resolve_request() -> None:
-    """before_request: identify the caller, then apply CSRF to cookie-authenticated unsafe requests."""
+    """before_request: identify the caller (never refuses; the route decides what it needs)."""
     if request.endpoint == "static":
         return
     g.principal = _resolve()
-    p = g.principal
+
+
+def check_csrf() -> None:
+    """before_request: cookie-authenticated unsafe requests (and the sign-in form) need the CSRF token."""
     if request.method in UNSAFE_METHODS:
+        p = g.get("principal")
         if (p is not None and p.scheme == "session") or request.endpoint == "accounts.login":
             csrf.protect()

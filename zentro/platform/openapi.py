@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
 
 from zentro.platform.routes import REGISTRY, RouteMeta
 
@@ -19,6 +20,7 @@ ERROR_STATUSES = {
     "415": "Body is not application/json (UNSUPPORTED_MEDIA_TYPE)",
     "429": "Rate limit exceeded (RATE_LIMIT_EXCEEDED); see Retry-After",
     "500": "Unexpected server error (INTERNAL_ERROR)",
+    "503": "Not ready: the database is unreachable or behind the migration head",
 }
 MUTATION_STATUSES = {
     "409": "An earlier request with this Idempotency-Key is still running (CONFLICT)",
@@ -29,13 +31,78 @@ SECURITY = {
     "api_key": [{"bearerApiKey": []}, {"headerApiKey": []}],
     "ingest_token": {"ingestToken": []},
 }
-RATE_HEADERS = {
-    name: {"description": desc, "schema": {"type": "integer"}}
-    for name, desc in [
-        ("X-RateLimit-Limit", "Calls allowed in the current window for your plan"),
-        ("X-RateLimit-Remaining", "Calls left in the current window"),
-        ("X-RateLimit-Reset", "Unix time when the window resets"),
-    ]
+# Response headers, defined once under components/headers and referenced by name.
+_INT = {"type": "integer", "minimum": 0}
+HEADERS = {
+    "X-Request-ID": {"description": "The caller's printable X-Request-ID of up to 64 characters, else a fresh id; "
+                                    "also stored on the audit rows the call wrote.",
+                     "required": True, "schema": {"type": "string", "minLength": 1}},
+    "X-RateLimit-Limit": {"description": "Calls allowed in the current window for your plan",
+                          "required": True, "schema": _INT},
+    "X-RateLimit-Remaining": {"description": "Calls left in the current window", "required": True, "schema": _INT},
+    "X-RateLimit-Reset": {"description": "Unix time when the window resets", "required": True, "schema": _INT},
+    "Retry-After": {"description": "Seconds until the window resets", "required": True, "schema": _INT},
+    "Idempotent-Replayed": {"description": "Present when this is the stored response to an earlier request with "
+                                           "the same Idempotency-Key and body", "schema": {"type": "string", "enum": ["true"]}},
+    "Content-Disposition": {"description": 'attachment; filename="….csv"', "schema": {"type": "string"}},
+}
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+
+NO_NUL = "^[^\\x00]*$"
+# Ids are PostgreSQL INTEGER primary keys.
+MAX_ID = 2_147_483_647
+# What pydantic's strip_whitespace trims (Unicode White_Space); a stripped string that must be non-empty
+# therefore needs one character outside this set.
+NOT_WHITESPACE = r"[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# idempotency.run_idempotent: after trimming, 1–255 printable characters (headers are Latin-1).
+_PRINTABLE = r" -~\u00a1-\u00ac\u00ae-\u00ff"
+_VISIBLE = r"!-~\u00a1-\u00ac\u00ae-\u00ff"
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 255,
+                          "pattern": f"^[{_VISIBLE}](?:[{_PRINTABLE}]{{0,253}}[{_VISIBLE}])?$"}
+
+
+def _cursor_pattern() -> str:
+    """pagination.encode_cursor: unpadded URL-safe base64 of ``id:<digits>``, or empty for the first
+    page. Spelled out so that clients and generators know which strings are cursors at all (anything
+    else is 400)."""
+    lead = "(?:[MN][DTjz]|O[DT])"  # the first two characters of three encoded ASCII digits
+    three, two, one = f"{lead}[AEIMQUYcgk][w-z0-5]", f"{lead}[AEIMQUYcgk]", "(?:[MN][AQgw]|O[AQ])"
+    return f"^(?:aWQ6(?:{three})*(?:{three}|{two}|{one}))?$"
+
+
+class _JsonSchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema plus what its validation does that the default output leaves out."""
+
+    def str_schema(self, schema):
+        out = super().str_schema(schema)
+        # routes.parse_body refuses U+0000 anywhere (PostgreSQL text cannot store it)
+        if "pattern" in out:
+            out.setdefault("allOf", []).append({"pattern": NO_NUL})
+        else:
+            out["pattern"] = NO_NUL
+        if schema.get("strip_whitespace") and schema.get("min_length", 0) >= 1:
+            # "   " strips to "" and fails min_length
+            if "pattern" in out:
+                out.setdefault("allOf", []).append({"pattern": NOT_WHITESPACE})
+            else:
+                out["pattern"] = NOT_WHITESPACE
+        return out
+
+
+def _model_schema(model: type[BaseModel], **kw) -> dict:
+    return model.model_json_schema(schema_generator=_JsonSchema, **kw)
+
+
+def _scope_vocabulary() -> list[str]:
+    from zentro.accounts.service import known_scopes
+
+    return sorted(known_scopes())
+
+
+# Constraints a service enforces on a request model's field (so the model's own schema cannot show
+# them), keyed by (model name, field). Better moved into the models as validators + json_schema_extra.
+SERVICE_CONSTRAINTS = {
+    ("CreateKeyIn", "scopes"): lambda prop: prop["items"].update(enum=_scope_vocabulary()),
 }
 
 
@@ -51,7 +118,7 @@ def _path(rule: str) -> tuple[str, list[dict]]:
 
     def repl(m: re.Match) -> str:
         conv, name = m.group(1), m.group(2)
-        schema = {"type": "integer", "minimum": 0} if conv == "int" else {"type": "string"}
+        schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if conv == "int" else {"type": "string"}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 
@@ -59,15 +126,20 @@ def _path(rule: str) -> tuple[str, list[dict]]:
 
 
 def _schema_ref(model: type[BaseModel], components: dict) -> dict:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    schema = _model_schema(model, ref_template="#/components/schemas/{model}", mode="serialization")
     for name, sub in schema.pop("$defs", {}).items():
         components[name] = sub
+    for (model_name, field_name), constrain in SERVICE_CONSTRAINTS.items():
+        if model_name == model.__name__ and field_name in schema.get("properties", {}):
+            constrain(schema["properties"][field_name])
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 def _query_params(model: type[BaseModel]) -> list[dict]:
-    schema = model.model_json_schema()
+    from zentro.platform.pagination import PageQuery
+
+    schema = _model_schema(model)
     required = set(schema.get("required", []))
     out = []
     for name, prop in schema.get("properties", {}).items():
@@ -77,17 +149,32 @@ def _query_params(model: type[BaseModel]) -> list[dict]:
         if "anyOf" in prop:  # Optional[X] → X (an absent parameter is the None)
             prop = next(p for p in prop["anyOf"] if p.get("type") != "null") | {k: v for k, v in prop.items() if k != "anyOf"}
         prop.pop("default", None) if prop.get("default") is None else None
+        if issubclass(model, PageQuery) and name == "cursor":
+            prop["pattern"] = _cursor_pattern()
         out.append({"name": name, "in": "query", "required": name in required, "schema": prop, "description": desc})
     return out
 
 
+def _headers(meta: RouteMeta, method: str, *extra: str) -> dict:
+    """Every response carries X-Request-ID; rate-limited /api/ routes the X-RateLimit-* trio."""
+    from zentro.platform.ratelimit import UNLIMITED_PATHS
+
+    names = ["X-Request-ID"]
+    if meta.rule not in UNLIMITED_PATHS:
+        names += RATE_HEADERS
+    if meta.kind == "api" and method in ("POST", "PUT", "PATCH", "DELETE") and meta.idempotent:
+        names.append("Idempotent-Replayed")
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in [*names, *extra]}
+
+
 def _responses(meta: RouteMeta, method: str, components: dict) -> dict:
-    ok: dict[str, Any] = {"description": "Success", "headers": RATE_HEADERS}
+    ok: dict[str, Any] = {"description": "Success", "headers": _headers(meta, method)}
     resp = meta.response
     if isinstance(resp, type) and issubclass(resp, BaseModel):
         ok["content"] = {"application/json": {"schema": _schema_ref(resp, components)}}
     elif resp == "csv":
         ok["content"] = {"text/csv": {"schema": {"type": "string"}}}
+        ok["headers"] = _headers(meta, method, "Content-Disposition")
     elif resp is None:
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     status = "204" if meta.status == 204 and method != "GET" else str(meta.status if method != "GET" else 200)
@@ -99,8 +186,14 @@ def _responses(meta: RouteMeta, method: str, components: dict) -> dict:
     if method in ("POST", "PUT", "PATCH", "DELETE"):
         statuses |= MUTATION_STATUSES
     for code, desc in statuses.items():
-        responses[code] = {"description": desc, "content": error_ref}
+        responses[code] = {"description": desc, "headers": _headers(meta, method, *(["Retry-After"] if code == "429" else [])),
+                           "content": error_ref}
     return responses
+
+
+def in_spec(meta: RouteMeta) -> bool:
+    """API routes, plus public /api/ routes that declare a response (the health probes)."""
+    return meta.kind == "api" or (meta.kind == "public" and meta.rule.startswith("/api/") and meta.response is not None)
 
 
 def build_spec() -> dict:
@@ -108,7 +201,7 @@ def build_spec() -> dict:
     _schema_ref(ErrorBody, components)
     paths: dict[str, dict] = {}
     for meta in sorted(REGISTRY.values(), key=lambda m: m.rule):
-        if meta.kind != "api":
+        if not in_spec(meta):
             continue
         path, params = _path(meta.rule)
         for method in meta.methods:
@@ -124,8 +217,9 @@ def build_spec() -> dict:
                 op["parameters"] += _query_params(meta.query)
             if method in ("POST", "PUT", "PATCH", "DELETE"):
                 op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
-                                         "schema": {"type": "string", "maxLength": 255},
-                                         "description": "Replays the stored response for the same key and body (24 h)."})
+                                         "schema": IDEMPOTENCY_KEY_SCHEMA,
+                                         "description": "Replays the stored response for the same key and body (24 h); "
+                                                        "the same key with another body is 422."})
             if meta.body is not None and method != "GET":
                 op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(meta.body, components)}}}
             paths.setdefault(path, {})[method.lower()] = op
@@ -141,6 +235,7 @@ def build_spec() -> dict:
         "paths": paths,
         "components": {
             "schemas": components,
+            "headers": HEADERS,
             "securitySchemes": {
                 "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "session",
                                "description": "Browser session; unsafe methods need the X-CSRFToken header."},

@@ -34,9 +34,14 @@ def decode_cursor(cursor: str) -> int:
         raise ApiError(400, "Invalid cursor; pass next_cursor from a previous page unchanged.") from None
 
 
+MAX_ID = 2_147_483_647  # ids are INTEGER keys; a cursor beyond every id simply means "from the newest"
+
+
 def paginate(query: Select, id_column, page: PageQuery) -> tuple[list, str | None]:
     if page.cursor:
-        query = query.where(id_column < decode_cursor(page.cursor))
+        last = decode_cursor(page.cursor)
+        if last <= MAX_ID:
+            query = query.where(id_column < last)
     rows = list(db.session.scalars(query.order_by(id_column.desc()).limit(page.limit + 1)))
     more = len(rows) > page.limit
     rows = rows[: page.limit]

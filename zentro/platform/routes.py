@@ -51,10 +51,23 @@ def _format_errors(exc: ValidationError) -> list[dict]:
 
 
 def parse_query(model: type[BaseModel]) -> BaseModel:
+    if any("\x00" in v for vs in request.args.listvalues() for v in vs):
+        raise ApiError(400, "Query parameters must not contain the NUL character.")
     try:
         return model.model_validate(request.args.to_dict())
     except ValidationError as exc:
         raise ApiError(400, "Invalid query parameters", errors=_format_errors(exc)) from None
+
+
+def _has_nul(value: Any) -> bool:
+    """PostgreSQL text cannot hold U+0000, so no string in a body may (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:
@@ -71,6 +84,8 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
             raise ApiError(400, f"Malformed JSON body: {exc}") from None
     if not isinstance(data, dict):
         raise ApiError(400, "The JSON body must be an object.")
+    if _has_nul(data):
+        raise ApiError(400, "Strings must not contain the NUL character (U+0000).")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
