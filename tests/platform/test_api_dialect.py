@@ -390,3 +390,10 @@ def test_csrf_refusal_still_carries_rate_headers_and_retry_after_only_on_429(app
     assert refused.status_code == 403 and "X-RateLimit-Limit" in refused.headers
     ok = app.test_client().get(TOKENS, headers=bearer(key))
     assert "X-RateLimit-Remaining" in ok.headers and "Retry-After" not in ok.headers
+
+
+def test_session_form_post_to_json_api_is_415(app, owner, sign_in):
+    s = sign_in(owner)
+    resp = s.post(TOKENS, data={"name": "form"})
+    envelope_of(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert count(app, "ingest_tokens") == 0

@@ -13,6 +13,7 @@ from zentro.platform.routes import REGISTRY, RouteMeta
 ERROR_STATUSES = {
     "400": "Invalid input (VALIDATION_ERROR)",
     "401": "Missing or invalid credentials (UNAUTHORIZED)",
+    "402": "The organisation's plan does not include this (PAYMENT_REQUIRED)",
     "403": "Authenticated but not allowed: role, scope, scheme or CSRF (FORBIDDEN)",
     "404": "Not found, or owned by another organisation (NOT_FOUND)",
     "405": "Method not allowed",
@@ -44,7 +45,7 @@ HEADERS = {
     "Retry-After": {"description": "Seconds until the window resets", "required": True, "schema": _INT},
     "Idempotent-Replayed": {"description": "Present when this is the stored response to an earlier request with "
                                            "the same Idempotency-Key and body", "schema": {"type": "string", "enum": ["true"]}},
-    "Content-Disposition": {"description": 'attachment; filename="….csv"', "schema": {"type": "string"}},
+    "Content-Disposition": {"description": 'attachment; filename="…"', "schema": {"type": "string"}},
 }
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
@@ -128,12 +129,19 @@ def _path(rule: str) -> tuple[str, list[dict]]:
 def _schema_ref(model: type[BaseModel], components: dict) -> dict:
     schema = _model_schema(model, ref_template="#/components/schemas/{model}", mode="serialization")
     for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
+        _add_component(components, name, sub)
     for (model_name, field_name), constrain in SERVICE_CONSTRAINTS.items():
         if model_name == model.__name__ and field_name in schema.get("properties", {}):
             constrain(schema["properties"][field_name])
-    components[model.__name__] = schema
+    _add_component(components, model.__name__, schema)
     return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _add_component(components: dict, name: str, schema: dict) -> None:
+    """Components are named by class; two different models with one name would overwrite each other."""
+    if name in components and components[name] != schema:
+        raise ValueError(f"two different request/response models are both named {name!r}; rename one")
+    components[name] = schema
 
 
 def _query_params(model: type[BaseModel]) -> list[dict]:
@@ -172,6 +180,11 @@ def _responses(meta: RouteMeta, method: str, components: dict) -> dict:
     resp = meta.response
     if isinstance(resp, type) and issubclass(resp, BaseModel):
         ok["content"] = {"application/json": {"schema": _schema_ref(resp, components)}}
+    elif resp == "markdown":
+        ok["content"] = {"text/markdown": {"schema": {"type": "string"}}}
+        ok["headers"] = _headers(meta, method, "Content-Disposition")
+    elif resp == "sse":
+        ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
     elif resp == "csv":
         ok["content"] = {"text/csv": {"schema": {"type": "string"}}}
         ok["headers"] = _headers(meta, method, "Content-Disposition")
@@ -220,8 +233,9 @@ def build_spec() -> dict:
                                          "schema": IDEMPOTENCY_KEY_SCHEMA,
                                          "description": "Replays the stored response for the same key and body (24 h); "
                                                         "the same key with another body is 422."})
-            if meta.body is not None and method != "GET":
-                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(meta.body, components)}}}
+            body = meta.body or meta.doc_body
+            if body is not None and method != "GET":
+                op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_ref(body, components)}}}
             paths.setdefault(path, {})[method.lower()] = op
     return {
         "openapi": "3.1.0",
