@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zentro.extensions import db
@@ -15,6 +15,7 @@ class Finding(db.Model):
     __table_args__ = (
         UniqueConstraint("org_id", "source", "finding_key"),
         Index("ix_findings_org_severity", "org_id", "severity", "status"),
+        Index("ix_findings_org_service", "org_id", "service_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"))
@@ -31,3 +32,6 @@ class Finding(db.Model):
     first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     fixed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # added by 0003_ingest
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    cvss: Mapped[float | None] = mapped_column(Float, nullable=True)  # 0–10 base score when the scanner gives one
