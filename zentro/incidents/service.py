@@ -5,16 +5,20 @@ org id and the acting Actor."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from zentro.accounts.models import Membership, Org, User
+from zentro.audit.models import AuditEvent
 from zentro.audit.service import Actor, record
 from zentro.extensions import db
-from zentro.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, Incident, TimelineEvent
+from zentro.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, Alert, Incident, RcaRun, TimelineEvent
 from zentro.platform.errors import ApiError, not_found
 from zentro.platform.types import iso, utcnow
+from zentro.reliability.models import Service
 
 # SOC 2 CC7.3–CC7.5 (evaluate, respond, recover), ISO 27001:2022 A.5.24–A.5.27 (incident management).
 IR_TAGS = ("SOC2:CC7.3", "SOC2:CC7.4", "ISO27001:A.5.24", "ISO27001:A.5.26")
@@ -199,3 +203,178 @@ def incident_json(inc: Incident) -> dict:
 def event_json(ev: TimelineEvent) -> dict:
     return {"id": ev.id, "kind": ev.kind, "body": ev.body, "data": ev.data, "actor_type": ev.actor_type,
             "actor": ev.actor_label, "created_at": iso(ev.created_at)}
+
+
+# --- Queries for the incident pages, the API and the exports (read-only unless noted) -------------------
+
+LIST_STATUS_FILTERS = ("active", "all", *STATUSES)  # what a list's ``status`` filter may name
+_REF_QUERY = re.compile(r"^\s*(?:inc-?)?\s*(\d{1,9})\s*$", re.IGNORECASE)
+
+
+def statuses_for(status_filter: str | None) -> tuple[str, ...]:
+    """``active`` (open, acknowledged, mitigated), ``all``, or one status."""
+    if status_filter in (None, "", "all"):
+        return STATUSES
+    if status_filter == "active":
+        return ACTIVE_STATUSES
+    if status_filter not in STATUSES:
+        raise ApiError(400, f"status must be one of {', '.join(LIST_STATUS_FILTERS)}")
+    return (status_filter,)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_incidents(org_id: int, *, statuses: tuple[str, ...] = STATUSES, severity: str | None = None,
+                   service_id: int | None = None, q: str | None = None, before_id: int | None = None,
+                   limit: int = 50) -> tuple[list[Incident], int | None]:
+    """One keyset page of the org's incidents, newest (highest id) first.
+
+    Returns (incidents, next_before_id); next_before_id is None on the last page. Every query is a
+    backward range scan of an index, never an OFFSET or a full count: one query per wanted status on
+    (org_id, status, id), each stopping after limit + 1 matches, merged in Python; or, when every
+    status is wanted and a service is named, one query on (org_id, service_id, id). Free text matches
+    the title (case-insensitive substring) or, when it looks like a ref (INC-42, 42), the number."""
+    if severity is not None and severity not in SEVERITIES:
+        raise ApiError(400, f"severity must be one of {', '.join(SEVERITIES)}")
+    extra = []
+    if severity:
+        extra.append(Incident.severity == severity)
+    if service_id is not None:
+        extra.append(Incident.service_id == service_id)
+    if q and q.strip():
+        text = q.strip()
+        cond = Incident.title.ilike(f"%{_like_escape(text)}%", escape="\\")
+        ref = _REF_QUERY.match(text)
+        if ref:
+            cond = or_(cond, Incident.number == int(ref.group(1)))
+        extra.append(cond)
+    if before_id is not None:
+        extra.append(Incident.id < before_id)
+
+    def ids(*conds) -> list[int]:
+        query = select(Incident.id).where(Incident.org_id == org_id, *conds, *extra)
+        return list(db.session.scalars(query.order_by(Incident.id.desc()).limit(limit + 1)))
+
+    if service_id is not None and set(statuses) == set(STATUSES):
+        found = ids()
+    else:
+        found = sorted((i for s in dict.fromkeys(statuses) for i in ids(Incident.status == s)), reverse=True)
+    found = found[: limit + 1]
+    more = len(found) > limit
+    found = found[:limit]
+    rows = []
+    if found:
+        by_id = {inc.id: inc for inc in db.session.scalars(
+            select(Incident).where(Incident.org_id == org_id, Incident.id.in_(found))
+            .options(selectinload(Incident.service), selectinload(Incident.commander)))}
+        rows = [by_id[i] for i in found if i in by_id]
+    return rows, (found[-1] if more else None)
+
+
+def status_counts(org_id: int, statuses: tuple[str, ...] = ACTIVE_STATUSES, cap: int = 1000) -> dict[str, int]:
+    """How many incidents are in each status, counting at most ``cap`` per status (an index range each;
+    callers show ``cap`` as "cap+")."""
+    out = {}
+    for s in statuses:
+        sub = select(Incident.id).where(Incident.org_id == org_id, Incident.status == s).limit(cap).subquery()
+        out[s] = db.session.scalar(select(func.count()).select_from(sub)) or 0
+    return out
+
+
+def timeline_query(org_id: int, incident_id: int):
+    """The incident's timeline events (for cursor pagination by id)."""
+    return select(TimelineEvent).where(TimelineEvent.org_id == org_id, TimelineEvent.incident_id == incident_id)
+
+
+def timeline_count(org_id: int, incident_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(TimelineEvent).where(
+        TimelineEvent.org_id == org_id, TimelineEvent.incident_id == incident_id)) or 0
+
+
+def timeline(org_id: int, incident_id: int, *, last: int | None = None) -> list[TimelineEvent]:
+    """The timeline oldest first (by time, then id); with ``last``, only the latest ``last`` events."""
+    query = timeline_query(org_id, incident_id)
+    if last is not None:
+        newest = list(db.session.scalars(query.order_by(TimelineEvent.id.desc()).limit(last)))
+        return sorted(newest, key=lambda e: (e.created_at, e.id))
+    return list(db.session.scalars(query.order_by(TimelineEvent.created_at, TimelineEvent.id)))
+
+
+def incident_alerts(org_id: int, incident_id: int, *, limit: int | None = None) -> list[Alert]:
+    """Alerts folded into the incident, most recently received first."""
+    query = (select(Alert).where(Alert.org_id == org_id, Alert.incident_id == incident_id)
+             .order_by(Alert.received_at.desc(), Alert.id.desc()))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def alert_row_count(org_id: int, incident_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Alert).where(
+        Alert.org_id == org_id, Alert.incident_id == incident_id)) or 0
+
+
+def rca_runs(org_id: int, incident_id: int) -> list[RcaRun]:
+    return list(db.session.scalars(select(RcaRun).where(RcaRun.org_id == org_id, RcaRun.incident_id == incident_id)
+                                   .order_by(RcaRun.id)))
+
+
+def incident_audit_rows(org_id: int, inc: Incident) -> list[AuditEvent]:
+    """Audit-log rows whose target is this incident, in chain order. The scan starts at the incident's
+    creation on (org_id, created_at)."""
+    return list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.org_id == org_id, AuditEvent.created_at >= inc.created_at,
+                                 AuditEvent.target_type == "incident", AuditEvent.target_id == str(inc.id))
+        .order_by(AuditEvent.seq)))
+
+
+def org_members(org_id: int) -> list[tuple[User, str]]:
+    """(user, role) of every member of the org, by email."""
+    rows = db.session.execute(select(User, Membership.role).join(Membership, Membership.user_id == User.id)
+                              .where(Membership.org_id == org_id).order_by(User.email))
+    return [(user, role) for user, role in rows]
+
+
+def org_services(org_id: int) -> list[Service]:
+    return list(db.session.scalars(select(Service).where(Service.org_id == org_id).order_by(Service.name)))
+
+
+def get_service(org_id: int, service_id: int) -> Service:
+    svc = db.session.scalar(select(Service).where(Service.org_id == org_id, Service.id == service_id))
+    if svc is None:
+        raise not_found("Service")
+    return svc
+
+
+def update_details(inc: Incident, actor: Actor, *, title: str | None = None, description: str | None = None,
+                   now: dt.datetime | None = None) -> Incident:
+    """Change the title and/or description; a timeline event and an audit row record what changed
+    (the old title, and the description's length, since it may be long). The caller commits."""
+    changes: dict = {}
+    if title is not None:
+        title = title.strip()
+        if not 1 <= len(title) <= 300:
+            raise ApiError(400, "A title needs 1–300 characters.")
+        if title != inc.title:
+            changes["title"] = {"from": inc.title, "to": title}
+    if description is not None:
+        if len(description) > 10_000:
+            raise ApiError(400, "A description may have at most 10000 characters.")
+        if description != inc.description:
+            changes["description"] = {"from_chars": len(inc.description or ""), "to_chars": len(description)}
+    if not changes:
+        return inc
+    now = now or utcnow()
+    parts = []
+    if "title" in changes:
+        parts.append(f"Title changed from “{inc.title}” to “{title}”")
+        inc.title = title
+    if "description" in changes:
+        parts.append("Description updated")
+        inc.description = description
+    inc.updated_at = now
+    add_event(inc, "details", "; ".join(parts), actor, changes, now)
+    _audit(inc, "incident.details_changed", actor, changes)
+    return inc
