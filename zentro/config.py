@@ -56,6 +56,8 @@ SETTINGS: list[Setting] = [
             "When every alert folded into an incident has resolved, mark the incident mitigated."),
     Setting("ZENTRO_MAX_ALERTS_PER_REQUEST", "ZENTRO_MAX_ALERTS_PER_REQUEST", 500, int,
             "Most alerts one ingest request may carry (Alertmanager batches); more is 413."),
+    Setting("ZENTRO_RCA_EXECUTION", "ZENTRO_RCA_EXECUTION", "thread", str,
+            "Where RCA runs execute: thread (a background thread of the web worker) or inline (before the request answers)."),
 ]
 
 

@@ -1,10 +1,10 @@
-"""RCA runs
+"""RCA runs: summary (inputs and what was examined) and updated_at (worker heartbeat)
 
 Revision ID: 0005_rca
 Revises: 0004_incident_views
 """
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 revision = '0005_rca'
 down_revision = '0004_incident_views'
@@ -13,8 +13,12 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('rca_runs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('summary', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('rca_runs', schema=None) as batch_op:
+        batch_op.drop_column('updated_at')
+        batch_op.drop_column('summary')

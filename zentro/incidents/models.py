@@ -111,3 +111,7 @@ class RcaRun(db.Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # RCA (migration 0005): the run's inputs and what the engine examined; the last time its worker reported
+    # (a queued/running run that has not reported for a while is abandoned and no longer blocks new runs).
+    summary: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
