@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def shots():
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SHOTS.glob("*.png"):
+    for old in SHOTS.glob("[0-9]*.png"):
         old.unlink()
     return SHOTS
 
