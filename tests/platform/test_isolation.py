@@ -64,7 +64,7 @@ def _make_ingest_token(org: Org, owner: User):
 def _make_service(org: Org, owner: User):
     from zentro.reliability.models import Service
 
-    svc = Service(org_id=org.id, name=f"{MARK}-svc", owner=owner.email, tier=0, internet_facing=True)
+    svc = Service(org_id=org.id, name=f"{MARK}-svc-{uuid.uuid4().hex[:8]}", owner=owner.email, tier=0, internet_facing=True)
     db.session.add(svc)
     db.session.flush()
     return svc
@@ -83,7 +83,7 @@ def _make_incident(org: Org, owner: User):
 def _make_finding(org: Org, owner: User):
     from zentro.ingest.models import Finding
 
-    f = Finding(org_id=org.id, source="generic", finding_key=f"{MARK}-finding", title=f"{MARK} finding",
+    f = Finding(org_id=org.id, source="generic", finding_key=f"{MARK}-finding-{uuid.uuid4().hex[:8]}", title=f"{MARK} finding",
                 severity="high", asset=f"{MARK}-host")
     db.session.add(f)
     db.session.flush()
@@ -94,7 +94,10 @@ def _make_rca_run(org: Org, owner: User):
     from zentro.incidents.models import RcaRun
 
     run = RcaRun(org_id=org.id, incident_id=_make_incident(org, owner).id, status="succeeded", progress=100,
-                 hypotheses=[{"title": f"{MARK} hypothesis", "confidence": 0.5, "evidence": []}])
+                 hypotheses=[{"rank": 1, "title": f"{MARK} hypothesis", "category": "alert_signal", "confidence": 0.5,
+                              "detail": f"{MARK} detail", "factors": [{"name": "signal", "value": 1.0, "weight": 0.5,
+                                                                       "contribution": 0.5, "detail": "probe"}],
+                              "evidence": []}])
     db.session.add(run)
     db.session.flush()
     return run

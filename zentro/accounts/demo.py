@@ -7,6 +7,8 @@ from zentro.accounts import service
 from zentro.accounts.models import IngestToken
 from zentro.audit.service import SYSTEM
 from zentro.extensions import db
+from zentro.incidents.demo import seed_incidents
+from zentro.reliability.demo import seed_reliability
 
 DEMO_ORG = ("acme", "Acme Cloud", "pro")
 SECOND_ORG = ("acme-labs", "Acme Labs", "free")
@@ -35,6 +37,9 @@ def seed_demo(password: str) -> list[str]:
     acme = orgs["acme"]
     if db.session.scalar(select(IngestToken).where(IngestToken.org_id == acme.id)) is None:
         service.create_ingest_token(acme, "Prometheus Alertmanager (demo)", SYSTEM, None)
+    # services first: incidents and findings refer to them (each seed is idempotent on its own)
+    seed_reliability(acme.id)
+    seed_incidents(acme.id)
     return [
         ("Seeded" if created_any else "Demo data already present (nothing duplicated)")
         + f": orgs {', '.join(orgs)}.",

@@ -184,7 +184,10 @@ def _responses(meta: RouteMeta, method: str, components: dict) -> dict:
         ok["content"] = {"text/markdown": {"schema": {"type": "string"}}}
         ok["headers"] = _headers(meta, method, "Content-Disposition")
     elif resp == "sse":
-        ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+        # one schema per event, as an SSE parser yields them
+        ok["content"] = {"text/event-stream": {"schema": {"type": "object", "properties": {
+            "event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
+            "retry": {"type": "integer"}}}}}
     elif resp == "csv":
         ok["content"] = {"text/csv": {"schema": {"type": "string"}}}
         ok["headers"] = _headers(meta, method, "Content-Disposition")
