@@ -1,18 +1,21 @@
 """Zentro benchmark harness: throughput of each workload as a ratio against bare Flask, in one run.
 
-    .venv/bin/python bench/run.py [--seconds 5] [--rounds 3] [--workload health] ...
+    .venv/bin/python bench/run.py [--seconds 5] [--rounds 3] [--workload health] [--database postgres] ...
     make bench
 
 What it does:
-  1. makes a temporary directory with a fresh SQLite database, migrates it (`zentro db upgrade`),
-     and picks a random ZENTRO_SECRET_KEY; nothing under instance/ is touched;
+  1. makes a fresh database -- a SQLite file in a temporary directory, or (--database postgres) a
+     throwaway PostgreSQL database that is dropped at exit -- migrates it (`zentro db upgrade`),
+     picks a random ZENTRO_SECRET_KEY and runs the workloads' setup (bench/seed.py); nothing under
+     instance/ is touched;
   2. starts two gunicorn servers on 127.0.0.1 (free ports) with identical worker settings:
      Zentro (`wsgi:app`) and the bare Flask baseline (`bench/bare_app.py`);
   3. for each workload and round, drives each server for --seconds with a closed-loop load
      generator (bench/loadgen.py, standard library, keep-alive), alternating which server goes
      first (ABBA) so drift on a shared machine cancels;
   4. prints per-run rps, p50/p95 latency, errors and server CPU per request, and the median over
-     rounds of the per-round ratio zentro/bare; writes everything to bench/results/<timestamp>.json.
+     rounds of the per-round ratios zentro/bare (rps, CPU per request, p50/p95 latency), then whether
+     each workload's aim is met; writes everything to bench/results/<timestamp>.json.
 
 Ratios, not absolute numbers, are the result: the machine is shared and noisy. Every process
 it starts is killed on exit (process groups), and the whole run stops itself after --max-total.
@@ -42,11 +45,17 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
-from workloads import WORKLOADS, Workload  # noqa: E402
+from loadgen import render_body  # noqa: E402
+from workloads import GROUPS, WORKLOADS, Workload, expand  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only, by rule
 LEAD = 0.5  # seconds between launching the load processes and their first request
 NOISY_SPREAD = 1.5  # max/min of the per-round rps ratios above which the run is called noisy
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"  # override: ZENTRO_BENCH_POSTGRES_URL
+POSTGRES_ENV = "ZENTRO_BENCH_POSTGRES_URL"
+TEMPLATE_AGE_MS = 30 * 86_400_000  # {ts_ms} counts up from 30 days before the run
+METRIC_LABELS = {"rps_ratio": "rps ratio", "p50_ratio": "p50 latency ratio", "p95_ratio": "p95 latency ratio"}
+OPS = {">=": "≥", "<=": "≤"}
 
 
 # --------------------------------------------------------------------------- process bookkeeping
@@ -54,6 +63,7 @@ NOISY_SPREAD = 1.5  # max/min of the per-round rps ratios above which the run is
 _children: list[subprocess.Popen] = []
 _children_lock = threading.Lock()
 _stopping = threading.Event()
+_database: "Database | None" = None  # dropped by the normal cleanup, or by the backstop
 
 
 class TimeCapReached(Exception):
@@ -107,6 +117,8 @@ def _time_cap(max_total: float) -> threading.Timer:
     def backstop() -> None:
         print("bench: cleanup did not finish; killing children and exiting.", file=sys.stderr, flush=True)
         _kill_all()
+        if _database is not None:
+            _database.drop()
         os._exit(124)
 
     signal.signal(signal.SIGALRM, on_alarm)
@@ -210,6 +222,104 @@ def _tree_cpu_seconds(root: int) -> float | None:
     return total
 
 
+# --------------------------------------------------------------------------- the database
+
+class Database:
+    """The run's throwaway database: a SQLite file in the temporary directory, or a PostgreSQL database
+    created on the server at ZENTRO_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
+    and dropped at exit (WITH (FORCE): the servers' pooled connections may still be there)."""
+
+    def __init__(self, kind: str, tmp: Path):
+        self.kind = kind
+        self.name: str | None = None
+        self.url = f"sqlite:///{tmp / 'bench.db'}"
+        self._server = None  # sqlalchemy URL of the PostgreSQL server, as given
+        self._admin = None  # psycopg connection to the maintenance database (autocommit)
+        self._lock = threading.Lock()
+        self.dropped = kind == "sqlite"
+
+    def create(self) -> None:
+        if self.kind == "sqlite":
+            return
+        import psycopg
+        from psycopg import sql
+        from sqlalchemy.engine import make_url
+
+        self._server = make_url(os.environ.get(POSTGRES_ENV) or DEFAULT_POSTGRES)
+        if not self._server.drivername.startswith("postgresql"):
+            raise RuntimeError(f"{POSTGRES_ENV} must be a postgresql:// URL")
+        admin = self._server.set(drivername="postgresql", database=self._server.database or "postgres")
+        try:
+            self._admin = psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True,
+                                          connect_timeout=10)
+        except psycopg.Error as exc:
+            raise RuntimeError(f"cannot connect to PostgreSQL at {self.describe()}: {exc}") from None
+        self.name = f"zentro_bench_{secrets.token_hex(6)}"
+        self.dropped = False
+        try:
+            self._admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+        except psycopg.Error as exc:
+            raise RuntimeError(f"cannot create database {self.name}: {exc}") from None
+        self.url = self._server.set(database=self.name).render_as_string(hide_password=False)
+
+    def describe(self) -> str:
+        if self.kind == "sqlite":
+            return "SQLite (temporary file, WAL)"
+        where = self._server.set(database=self.name or self._server.database)
+        return f"PostgreSQL {where.render_as_string(hide_password=True)}"
+
+    def drop(self) -> None:
+        """Idempotent and safe from any thread (the backstop may race the normal cleanup)."""
+        with self._lock:
+            if self.dropped or self._admin is None or self.name is None:
+                return
+            from psycopg import sql
+            try:
+                try:
+                    self._admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+                except Exception:  # PostgreSQL < 13 has no FORCE: end the connections, then drop
+                    self._admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                                        (self.name,))
+                    self._admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(self.name)))
+                self.dropped = True
+            except Exception as exc:
+                print(f"bench: could not drop database {self.name}: {exc}; drop it by hand.", file=sys.stderr)
+            finally:
+                try:
+                    self._admin.close()
+                except Exception:
+                    pass
+
+    def backend_cpu(self) -> dict[int, float] | None:
+        """{pid: CPU seconds} of the PostgreSQL backends connected to the run's database, when the server runs
+        on this machine (its backends' CPU is Zentro's cost too, and competes for the same cores); else None."""
+        if self.kind != "postgres" or self._admin is None or self._server.host not in (None, "", "127.0.0.1",
+                                                                                         "localhost", "::1"):
+            return None
+        try:
+            with self._lock:
+                pids = [r[0] for r in self._admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s", (self.name,)).fetchall()]
+            tick = os.sysconf("SC_CLK_TCK")
+            out = {}
+            for pid in pids:
+                try:
+                    raw = Path(f"/proc/{pid}/stat").read_text()
+                except OSError:
+                    continue
+                f = raw[raw.rindex(")") + 2:].split()
+                out[pid] = (int(f[11]) + int(f[12])) / tick
+            return out
+        except Exception:
+            return None
+
+
+def _cpu_delta(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    if before is None or after is None:
+        return None
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+
+
 def request(port: int, method: str, path: str, headers: dict | None = None, body: bytes | None = None):
     conn = http.client.HTTPConnection(HOST, port, timeout=5)
     try:
@@ -222,25 +332,40 @@ def request(port: int, method: str, path: str, headers: dict | None = None, body
 
 # --------------------------------------------------------------------------- load
 
-def drive(server: Server, method: str, path: str, headers: dict, body: bytes | None, expect_status: int,
-          args: argparse.Namespace) -> dict:
-    """One measured run against one server; returns its summary. Only `expect_status` counts as done."""
+_run_ids = iter(range(1, 1_000_000))  # every measured run gets its own, so template bodies never repeat
+
+
+def load_of(w: Workload, args: argparse.Namespace) -> tuple[int, int]:
+    return w.load or (args.load_procs, args.connections)
+
+
+def drive(server: Server, w: Workload, path: str, headers: dict, args: argparse.Namespace, base_ms: int,
+          database: Database | None = None) -> dict:
+    """One measured run of workload `w` against one server; returns its summary. Only `w.expect_status`
+    counts as done. With `database` (Zentro on a local PostgreSQL), the CPU of its backends is measured too."""
+    method, body, expect_status = w.method, w.body, w.expect_status
+    procs_n, conns = load_of(w, args)
     begin = time.time() + LEAD
     start = begin + args.warmup
     end = start + args.seconds
     cmd = [sys.executable, str(BENCH / "loadgen.py"), "--host", HOST, "--port", str(server.port),
-           "--method", method, "--path", path, "--connections", str(args.connections),
+           "--method", method, "--path", path, "--connections", str(conns),
            "--begin", repr(begin), "--start", repr(start), "--end", repr(end)]
     for k, v in headers.items():
         cmd += ["--header", f"{k}: {v}"]
     if body:
         cmd += ["--body-b64", base64.b64encode(body).decode()]
-    procs = [_spawn(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(args.load_procs)]
+    if w.body_template:
+        cmd += ["--body-template", "--run-id", str(next(_run_ids)), "--procs", str(procs_n), "--base-ms", str(base_ms)]
+    procs = [_spawn(cmd + (["--proc-index", str(i)] if w.body_template else []),
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(procs_n)]
 
     time.sleep(max(0.0, start - time.time()))
     cpu0 = server.cpu_seconds()
+    db0 = database.backend_cpu() if database is not None else None
     time.sleep(max(0.0, end - time.time()))
     cpu1 = server.cpu_seconds()
+    db1 = database.backend_cpu() if database is not None else None
 
     statuses: dict[str, int] = {}
     exceptions: dict[str, int] = {}
@@ -267,6 +392,7 @@ def drive(server: Server, method: str, path: str, headers: dict, body: bytes | N
     errors = sum(statuses.values()) - ok + sum(exceptions.values())
     latencies.sort()
     cpu = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
+    db_cpu = _cpu_delta(db0, db1)
     return {
         "server": server.name,
         "path": path,
@@ -280,6 +406,9 @@ def drive(server: Server, method: str, path: str, headers: dict, body: bytes | N
         "p99_ms": _pct(latencies, 99),
         "server_cpu_s": cpu,
         "server_cpu_us_per_req": (cpu / ok * 1e6) if cpu is not None and ok else None,
+        "db_cpu_s": db_cpu,
+        "db_cpu_us_per_req": (db_cpu / ok * 1e6) if db_cpu is not None and ok else None,
+        "load": [procs_n, conns],
     }
 
 
@@ -300,11 +429,13 @@ def _migrate(env: dict) -> None:
         raise RuntimeError(f"`zentro db upgrade` failed:\n{r.stdout}\n{r.stderr}")
 
 
-def _check_shapes(w: Workload, zentro: Server, bare: Server, headers: dict) -> list[str]:
-    """Both sides must answer the expected status; for JSON, with the same top-level keys."""
+def _check_shapes(w: Workload, zentro: Server, bare: Server, headers: dict, base_ms: int) -> list[str]:
+    """Both sides must answer the expected status; for JSON, with the same top-level keys. (For a template
+    body this pre-flight request is a real one: e.g. it opens the incident ingest_dedup then folds into.)"""
     problems = []
-    zs, zh, zb = request(zentro.port, w.method, w.path, headers, w.body)
-    bs, bh, bb = request(bare.port, w.method, w.baseline_path, {k: v for k, v in w.headers.items()}, w.body)
+    body = render_body(w.body, run_id=next(_run_ids), base_ms=base_ms) if w.body_template and w.body else w.body
+    zs, zh, zb = request(zentro.port, w.method, w.path, headers, body)
+    bs, bh, bb = request(bare.port, w.method, w.baseline_path, dict(w.headers), body)
     if zs != w.expect_status:
         problems.append(f"zentro {w.method} {w.path} answered {zs}, expected {w.expect_status}: {zb[:200]!r}")
     if bs != w.expect_status:
@@ -320,48 +451,77 @@ def _check_shapes(w: Workload, zentro: Server, bare: Server, headers: dict) -> l
 
 
 def _fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    """format(v, spec), or "-" padded to the spec's width when there is no value."""
+    if v is None:
+        width = spec.split(".")[0]
+        return "-".rjust(int(width)) if width.isdigit() else "-"
+    return format(v, spec)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _database
     ap = argparse.ArgumentParser(description="Zentro throughput vs bare Flask, as ratios measured in one run.")
     ap.add_argument("--seconds", type=float, default=5.0, help="measured seconds per run (default 5)")
     ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each run (default 1)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per workload; each runs both servers (default 3)")
-    ap.add_argument("--workload", action="append", choices=sorted(WORKLOADS), help="repeatable; default: all")
+    ap.add_argument("--workload", action="append", choices=sorted(WORKLOADS) + sorted(GROUPS),
+                    help="repeatable, workload or group (" + "; ".join(f"{g} = {' + '.join(m)}" for g, m in
+                                                                   GROUPS.items()) + "); default: all")
+    ap.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                    help="sqlite (a temporary file) or postgres (a throwaway database on "
+                         f"${POSTGRES_ENV}, default {DEFAULT_POSTGRES}, dropped at exit); default sqlite")
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers per server (default 2)")
     ap.add_argument("--worker-class", default="gthread", help="gunicorn worker class (default gthread: keep-alive)")
     ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
-    ap.add_argument("--load-procs", type=int, default=2, help="load generator processes (default 2)")
+    ap.add_argument("--load-procs", type=int, default=2,
+                    help="load generator processes (default 2; latency workloads use their own, see --help-workloads)")
     ap.add_argument("--connections", type=int, default=4, help="keep-alive connections per load process (default 4)")
-    ap.add_argument("--max-total", type=float, default=300.0, help="hard cap on the whole run in seconds (default 300)")
+    ap.add_argument("--max-total", type=float, default=420.0,
+                    help="hard cap on the whole run in seconds, setup included (default 420)")
     ap.add_argument("--results-dir", type=Path, default=BENCH / "results")
     ap.add_argument("--no-save", action="store_true", help="do not write the JSON results file")
+    ap.add_argument("--help-workloads", action="store_true", help="describe every workload and exit")
     args = ap.parse_args(argv)
+    if args.help_workloads:
+        for w in WORKLOADS.values():
+            load = f"{w.load[0]} proc x {w.load[1]} connection" if w.load else "--load-procs x --connections"
+            aims = "; ".join(f"{METRIC_LABELS[a.metric]} {OPS[a.op]} {a.threshold:g}" for a in w.aims) or "none"
+            print(f"{w.name}\n  {w.method} {w.path} (bare: {w.baseline_path}), load {load}, aims: {aims}\n"
+                  f"  {w.description}\n")
+        return 0
     if args.seconds <= 0 or args.warmup < 0 or args.rounds < 1 or min(args.workers, args.threads,
                                                                         args.load_procs, args.connections) < 1:
         ap.error("--seconds must be > 0, --warmup >= 0, and counts >= 1")
 
-    names = args.workload or list(WORKLOADS)
+    names = expand(args.workload or list(WORKLOADS))
     per_run = LEAD + args.warmup + args.seconds + 1.0
-    estimate = 20 + len(names) * args.rounds * 2 * per_run
+    setups = dict(WORKLOADS[n].setup_estimate for n in names if WORKLOADS[n].setup is not None)
+    estimate = (20 + (15 if args.database == "postgres" else 0) + sum(setups.values())
+                + len(names) * args.rounds * 2 * per_run)
     if estimate > args.max_total:
         ap.error(f"this run needs about {estimate:.0f} s, more than --max-total {args.max_total:.0f} s")
 
     backstop = _time_cap(args.max_total)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where SIGINT was ignored (background jobs)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # under nohup, a hang-up stays ignored
+            signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
 
     tmp = Path(tempfile.mkdtemp(prefix="zentro-bench-"))
     started_at = dt.datetime.now(dt.timezone.utc)
+    base_ms = int(time.time() * 1000) - TEMPLATE_AGE_MS
+    database = _database = Database(args.database, tmp)
     try:
-        env = dict(os.environ)
-        env.update(ZENTRO_DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
+        database.create()
+        env = {k: v for k, v in os.environ.items() if k != POSTGRES_ENV}
+        env.update(ZENTRO_DATABASE_URL=database.url,
                    ZENTRO_SECRET_KEY=secrets.token_urlsafe(48),
                    PYTHONDONTWRITEBYTECODE="1")
         print(f"bench: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
               f"gunicorn {args.workers} x {args.worker_class} ({args.threads} threads); "
               f"load {args.load_procs} procs x {args.connections} connections; "
-              f"{args.rounds} rounds x {args.seconds:g} s (+{args.warmup:g} s warm-up)", flush=True)
+              f"{args.rounds} rounds x {args.seconds:g} s (+{args.warmup:g} s warm-up); "
+              f"database {database.describe()}", flush=True)
         _migrate(env)
 
         workload_env: dict[str, str] = {}
@@ -388,28 +548,30 @@ def main(argv: list[str] | None = None) -> int:
         bare.wait_idle(30)
 
         results = []
+        width = max(14, *(len(n) for n in names))
         for name in names:
             w = WORKLOADS[name]
-            problems = _check_shapes(w, zentro, bare, extra_headers[name])
+            problems = _check_shapes(w, zentro, bare, extra_headers[name], base_ms)
             for p in problems:
                 print(f"bench: warning [{name}]: {p}", file=sys.stderr, flush=True)
+            if w.load:
+                print(f"bench: [{name}] load {w.load[0]} proc x {w.load[1]} connection (the workload's own)", flush=True)
             runs = []
             for rnd in range(args.rounds):
                 order = (bare, zentro) if rnd % 2 == 0 else (zentro, bare)  # ABBA: cancels linear drift
-                pair = {}
                 for srv in order:
                     if srv is zentro:
-                        r = drive(zentro, w.method, w.path, extra_headers[name], w.body, w.expect_status, args)
+                        r = drive(zentro, w, w.path, extra_headers[name], args, base_ms, database)
                     else:
-                        r = drive(bare, w.method, w.baseline_path, dict(w.headers), w.body, w.expect_status, args)
+                        r = drive(bare, w, w.baseline_path, dict(w.headers), args, base_ms)
                     r["round"] = rnd + 1
-                    pair[srv.name] = r
                     runs.append(r)
-                    print(f"  {name:<14} round {rnd + 1}  {srv.name:<6}  {r['rps']:9.0f} rps  "
+                    print(f"  {name:<{width}} round {rnd + 1}  {srv.name:<6}  {r['rps']:9.0f} rps  "
                           f"p50 {_fmt(r['p50_ms'], '.2f')} ms  errors {r['errors']}", flush=True)
             results.append(_summarise(w, runs, problems))
 
-        _print_table(results)
+        _print_table(results, postgres=args.database == "postgres")
+        _print_aims(results, database)
         for srv in (zentro, bare):
             if any(r["errors"] for res in results for r in res["runs"] if r["server"] == srv.name) \
                     and srv.log_tail().strip():
@@ -422,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.no_save:
             args.results_dir.mkdir(parents=True, exist_ok=True)
-            out = args.results_dir / f"{started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
+            out = args.results_dir / f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{args.database}.json"
             out.write_text(json.dumps({
                 "started_at": started_at.isoformat(),
                 "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -430,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                             "python": platform.python_version(), "loadavg_end": os.getloadavg()},
                 "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                "database": database.describe(),
                 "zentro_env": _zentro_env(),
                 "workload_env": workload_env,
                 "gunicorn": {"zentro": zentro.cmd, "bare": bare.cmd},
@@ -443,60 +606,80 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nbench: interrupted; stopped every server and load process.", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         _kill_all()
+        database.drop()
         shutil.rmtree(tmp, ignore_errors=True)
         backstop.cancel()
+
+
+def _ratios(by_round: dict[int, dict], key: str) -> list[float]:
+    return [p["zentro"][key] / p["bare"][key] for p in by_round.values()
+            if p["zentro"][key] is not None and p["bare"][key]]
 
 
 def _summarise(w: Workload, runs: list[dict], problems: list[str]) -> dict:
     by_round: dict[int, dict] = {}
     for r in runs:
         by_round.setdefault(r["round"], {})[r["server"]] = r
-    rps_ratios = [p["zentro"]["rps"] / p["bare"]["rps"] for p in by_round.values() if p["bare"]["rps"]]
-    cpu_ratios = [p["zentro"]["server_cpu_us_per_req"] / p["bare"]["server_cpu_us_per_req"]
-                  for p in by_round.values()
-                  if p["zentro"]["server_cpu_us_per_req"] and p["bare"]["server_cpu_us_per_req"]]
+    per_round = {"rps_ratio": _ratios(by_round, "rps"), "cpu_per_req_ratio": _ratios(by_round, "server_cpu_us_per_req"),
+                 "p50_ratio": _ratios(by_round, "p50_ms"), "p95_ratio": _ratios(by_round, "p95_ms")}
 
     def med(server: str, key: str):
         vals = [r[key] for r in runs if r["server"] == server and r[key] is not None]
         return statistics.median(vals) if vals else None
 
-    return {
+    out = {
         "workload": w.name,
         "path": w.path,
         "baseline_path": w.baseline_path,
         "method": w.method,
+        "load": list(runs[0]["load"]) if runs else None,
         "problems": problems,
-        "median": {s: {k: med(s, k) for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "server_cpu_us_per_req")}
+        "median": {s: {k: med(s, k) for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "server_cpu_us_per_req",
+                                              "db_cpu_us_per_req")}
                    for s in ("bare", "zentro")},
         "errors": {s: sum(r["errors"] for r in runs if r["server"] == s) for s in ("bare", "zentro")},
-        "rps_ratio_per_round": rps_ratios,
-        "rps_ratio": statistics.median(rps_ratios) if rps_ratios else None,
-        "cpu_per_req_ratio_per_round": cpu_ratios,
-        "cpu_per_req_ratio": statistics.median(cpu_ratios) if cpu_ratios else None,
-        "runs": runs,
     }
+    for k, vals in per_round.items():
+        out[f"{k}_per_round"] = vals
+        out[k] = statistics.median(vals) if vals else None
+    out["aims"] = [{"metric": a.metric, "op": a.op, "threshold": a.threshold, "value": out[a.metric],
+                    "met": None if out[a.metric] is None else a.met(out[a.metric])} for a in w.aims]
+    out["runs"] = runs
+    return out
 
 
-def _print_table(results: list[dict]) -> None:
+def _print_table(results: list[dict], postgres: bool = False) -> None:
+    width = max(14, *(len(r["workload"]) for r in results)) if results else 14
     print()
-    print(f"{'workload':<14} {'server':<7} {'rps':>9} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} {'srv CPU µs/req':>15}")
-    print("-" * 73)
+    head = (f"{'workload':<{width}} {'server':<7} {'rps':>9} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7} "
+            f"{'srv CPU µs/req':>15}" + (f" {'db CPU µs/req':>14}" if postgres else ""))
+    print(head)
+    print("-" * len(head))
     for res in results:
         for s in ("bare", "zentro"):
             m = res["median"][s]
-            print(f"{res['workload']:<14} {s:<7} {_fmt(m['rps'], '9.0f')} {_fmt(m['p50_ms'], '8.2f')} "
-                  f"{_fmt(m['p95_ms'], '8.2f')} {res['errors'][s]:>7} {_fmt(m['server_cpu_us_per_req'], '15.0f')}")
+            print(f"{res['workload']:<{width}} {s:<7} {_fmt(m['rps'], '9.0f')} {_fmt(m['p50_ms'], '8.2f')} "
+                  f"{_fmt(m['p95_ms'], '8.2f')} {res['errors'][s]:>7} {_fmt(m['server_cpu_us_per_req'], '15.0f')}"
+                  + (f" {_fmt(m['db_cpu_us_per_req'], '14.0f')}" if postgres else ""))
+    print()
+    for res in results:
         rr = " ".join(f"{x:.3f}" for x in res["rps_ratio_per_round"])
         cr = " ".join(f"{x:.2f}" for x in res["cpu_per_req_ratio_per_round"])
-        print(f"{res['workload']:<14} ratio zentro/bare: rps {_fmt(res['rps_ratio'], '.3f')} (rounds: {rr}); "
+        print(f"{res['workload']:<{width}} ratio zentro/bare: rps {_fmt(res['rps_ratio'], '.3f')} (rounds: {rr}); "
               f"server CPU per request {_fmt(res['cpu_per_req_ratio'], '.2f')}x (rounds: {cr})")
-    print("(medians over rounds; a ratio is the median of per-round ratios, each round measuring both servers)")
+        if any(a["metric"] in ("p50_ratio", "p95_ratio") for a in res["aims"]):
+            l50 = " ".join(f"{x:.2f}" for x in res["p50_ratio_per_round"])
+            l95 = " ".join(f"{x:.2f}" for x in res["p95_ratio_per_round"])
+            print(f"{'':<{width}} latency zentro/bare: p50 {_fmt(res['p50_ratio'], '.2f')}x (rounds: {l50}); "
+                  f"p95 {_fmt(res['p95_ratio'], '.2f')}x (rounds: {l95})")
+    print("(medians over rounds; a ratio is the median of per-round ratios, each round measuring both servers"
+          + ("; db CPU: the PostgreSQL backends serving Zentro" if postgres else "") + ")")
     for res in results:
         rr = res["rps_ratio_per_round"]
         if len(rr) > 1 and min(rr) > 0 and max(rr) / min(rr) > NOISY_SPREAD:
@@ -504,9 +687,22 @@ def _print_table(results: list[dict]) -> None:
                   "machine was busy; prefer the CPU-per-request ratio or rerun with more --rounds.")
 
 
+def _print_aims(results: list[dict], database: Database) -> None:
+    lines = []
+    for res in results:
+        for a in res["aims"]:
+            value = "-" if a["value"] is None else f"{a['value']:.3f}" if a["metric"] == "rps_ratio" else f"{a['value']:.2f}"
+            verdict = "no measurement" if a["met"] is None else ("met" if a["met"] else "NOT met")
+            lines.append(f"  {res['workload']} {METRIC_LABELS[a['metric']]} {value} {OPS[a['op']]} "
+                         f"{a['threshold']:g}: {verdict}")
+    if lines:
+        print(f"\naims ({database.kind}; zentro/bare, medians of per-round ratios):")
+        print("\n".join(lines))
+
+
 def _zentro_env() -> dict[str, str]:
     """ZENTRO_* settings passed through from the caller's environment (secrets masked)."""
-    own = {"ZENTRO_DATABASE_URL", "ZENTRO_SECRET_KEY"}
+    own = {"ZENTRO_DATABASE_URL", "ZENTRO_SECRET_KEY", POSTGRES_ENV}
     return {k: ("***" if any(w in k for w in ("SECRET", "TOKEN", "PASSWORD", "KEY")) else v)
             for k, v in sorted(os.environ.items()) if k.startswith("ZENTRO_") and k not in own}
 
