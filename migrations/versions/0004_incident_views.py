@@ -1,4 +1,4 @@
-"""incident pages, API and exports
+"""incident pages, API and exports: an (org_id, id) index for newest-first lists over every status
 
 Revision ID: 0004_incident_views
 Revises: 0003_ingest
@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_index("ix_incidents_org_id", "incidents", ["org_id", "id"])
 
 
 def downgrade():
-    pass
+    op.drop_index("ix_incidents_org_id", table_name="incidents")

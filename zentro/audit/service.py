@@ -67,13 +67,19 @@ def record(
     The org row is locked (PostgreSQL) so concurrent writers extend the chain one at a time;
     SQLite transactions are already serialised (BEGIN IMMEDIATE, see zentro.db_setup).
     """
-    db.session.execute(select(Org.id).where(Org.id == org_id).with_for_update())
-    head = db.session.execute(
-        select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.org_id == org_id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
+    lock_org(org_id)
+    sess = db.session()
+    heads = sess.info.setdefault("zentro_audit_heads", {})
+    cached = heads.get(org_id)
+    if cached is not None and cached[0] is sess.get_transaction() and not sess.in_nested_transaction():
+        head = cached[1]  # this transaction wrote the head itself, under the org lock
+    else:
+        head = db.session.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.org_id == org_id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        ).first()
     row = AuditEvent(
         org_id=org_id,
         seq=(head.seq + 1) if head else 1,
@@ -92,7 +98,26 @@ def record(
     row.hash = compute_hash(row)
     db.session.add(row)
     db.session.flush()
+    heads[org_id] = (sess.get_transaction(), _Head(row.seq, row.hash))
     return row
+
+
+@dataclass(frozen=True)
+class _Head:
+    seq: int
+    hash: str
+
+
+def lock_org(org_id: int) -> None:
+    """Serialise the writers of one org until this transaction ends: a PostgreSQL row lock, taken
+    once per transaction however many services ask (SQLite transactions are already IMMEDIATE)."""
+    sess = db.session()
+    held = sess.info.setdefault("zentro_org_locks", {})
+    txn = sess.get_transaction()
+    if txn is not None and held.get(org_id) is txn:
+        return
+    sess.execute(select(Org.id).where(Org.id == org_id).with_for_update())
+    held[org_id] = sess.get_transaction()
 
 
 @dataclass

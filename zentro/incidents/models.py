@@ -22,6 +22,7 @@ class Incident(db.Model):
         # active and NULL afterwards (NULLs never collide), which makes dedupe exact under concurrency.
         UniqueConstraint("org_id", "open_dedupe_key"),
         Index("ix_incidents_org_status", "org_id", "status", "id"),
+        Index("ix_incidents_org_id", "org_id", "id"),  # newest-first pages over every status
         Index("ix_incidents_org_service", "org_id", "service_id", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)

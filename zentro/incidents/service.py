@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from zentro.accounts.models import Membership, Org, User
 from zentro.audit.models import AuditEvent
-from zentro.audit.service import Actor, record
+from zentro.audit.service import Actor, lock_org, record
 from zentro.extensions import db
 from zentro.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, Alert, Incident, RcaRun, TimelineEvent
 from zentro.platform.errors import ApiError, not_found
@@ -32,11 +32,6 @@ TRANSITIONS = {
     "closed": (),
 }
 STAMP = {"acknowledged": "acknowledged_at", "mitigated": "mitigated_at", "resolved": "resolved_at", "closed": "closed_at"}
-
-
-def lock_org(org_id: int) -> None:
-    """Serialise writers of one org (PostgreSQL row lock; SQLite transactions are already IMMEDIATE)."""
-    db.session.execute(select(Org.id).where(Org.id == org_id).with_for_update())
 
 
 def get_incident(org_id: int, incident_id: int, *, for_update: bool = False) -> Incident:
@@ -257,8 +252,8 @@ def list_incidents(org_id: int, *, statuses: tuple[str, ...] = STATUSES, severit
         query = select(Incident.id).where(Incident.org_id == org_id, *conds, *extra)
         return list(db.session.scalars(query.order_by(Incident.id.desc()).limit(limit + 1)))
 
-    if service_id is not None and set(statuses) == set(STATUSES):
-        found = ids()
+    if set(statuses) == set(STATUSES):
+        found = ids()  # one backward scan (of the primary key, or of (org_id, service_id, id))
     else:
         found = sorted((i for s in dict.fromkeys(statuses) for i in ids(Incident.status == s)), reverse=True)
     found = found[: limit + 1]
@@ -266,9 +261,11 @@ def list_incidents(org_id: int, *, statuses: tuple[str, ...] = STATUSES, severit
     found = found[:limit]
     rows = []
     if found:
+        # by primary key only: with org_id in the WHERE, SQLite's planner picks the (org_id, number)
+        # index and walks the whole org; the ids came from org-filtered queries, checked again here
         by_id = {inc.id: inc for inc in db.session.scalars(
-            select(Incident).where(Incident.org_id == org_id, Incident.id.in_(found))
-            .options(selectinload(Incident.service), selectinload(Incident.commander)))}
+            select(Incident).where(Incident.id.in_(found))
+            .options(selectinload(Incident.service), selectinload(Incident.commander))) if inc.org_id == org_id}
         rows = [by_id[i] for i in found if i in by_id]
     return rows, (found[-1] if more else None)
 
