@@ -313,3 +313,22 @@ def test_actions_need_the_csrf_token(app, owner, me):
     inc = make_incident(app, owner.org_id)
     resp = me.client.post(f"/incidents/{inc}/status", data={"to": "acknowledged"})
     assert resp.status_code == 403 and load(app, inc)["status"] == "open"
+
+
+def test_timeline_items_are_linkable_anchors(app, make_member, sign_in):
+    """RCA evidence links point at /incidents/<id>#event-<id>; each timeline item carries that id."""
+    import re as _re
+
+    from zentro.audit.service import SYSTEM
+    from zentro.extensions import db
+    from zentro.incidents.service import add_note, create_incident
+
+    m = make_member("alpha", "owner")
+    with app.app_context():
+        inc = create_incident(m.org_id, title="anchor check", severity="low", actor=SYSTEM)
+        ev = add_note(inc, "look here", SYSTEM)
+        db.session.commit()
+        inc_id, ev_id = inc.id, ev.id
+        db.session.remove()
+    page = sign_in(m).get(f"/incidents/{inc_id}").get_data(as_text=True)
+    assert _re.search(rf'<li class="tl-item tl-note" id="event-{ev_id}">', page)
