@@ -4,9 +4,7 @@ factors and evidence links."""
 from __future__ import annotations
 
 import datetime as dt
-import queue
 import re
-import threading
 
 import pytest
 from flask import render_template
@@ -19,32 +17,9 @@ from zentro.incidents.service import create_incident, transition
 from zentro.platform.types import utcnow
 from zentro.reliability.models import ChangeEvent, Service
 
+from .rca_helpers import Stepper
+
 HX = {"HX-Request": "true"}
-
-
-class Stepper:
-    def __init__(self) -> None:
-        self.arrived: queue.Queue[str] = queue.Queue()
-        self.go = threading.Semaphore(0)
-        self.free = threading.Event()
-        self.threads: list[threading.Thread] = []
-
-    def submit(self, app, run_id: int) -> None:
-        t = threading.Thread(target=rca.execute_run, args=(app, run_id), kwargs={"gate": self._gate}, daemon=True)
-        self.threads.append(t)
-        t.start()
-
-    def _gate(self, stage: str) -> None:
-        self.arrived.put(stage)
-        if not self.free.is_set():
-            self.go.acquire()
-
-    def finish(self) -> None:
-        self.free.set()
-        for _ in range(len(rca.STAGES) * (len(self.threads) + 1)):
-            self.go.release()
-        for t in self.threads:
-            t.join(timeout=30)
 
 
 @pytest.fixture
