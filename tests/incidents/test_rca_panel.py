@@ -23,19 +23,8 @@ HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def executor(app):
-    chosen = []
-
-    def use(ex):
-        chosen.append(ex)
-        rca.set_executor(app, ex)
-        return ex
-
-    yield use
-    for ex in chosen:
-        if isinstance(ex, Stepper):
-            ex.finish()
-    rca.set_executor(app, None)
+def executor(use_executor):
+    return use_executor
 
 
 @pytest.fixture

@@ -36,22 +36,6 @@ class Recorder:
 
 
 @pytest.fixture
-def use_executor(app):
-    holders = []
-
-    def use(executor):
-        holders.append(executor)
-        rca.set_executor(app, executor)
-        return executor
-
-    yield use
-    for ex in holders:
-        if isinstance(ex, Stepper):
-            ex.finish()
-    rca.set_executor(app, None)
-
-
-@pytest.fixture
 def inline(use_executor):
     return use_executor(rca.InlineExecutor())
 
