@@ -40,6 +40,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from zentro.reliability import models as _reliability_models  # noqa: F401
     from zentro.incidents import models as _incident_models  # noqa: F401
     from zentro.ingest import models as _ingest_models  # noqa: F401
+    from zentro.compliance import models as _compliance_models  # noqa: F401
 
     # Order matters: the caller is identified before Flask-Limiter keys its counters on it.
     from zentro.platform.auth import check_csrf, resolve_request

@@ -125,4 +125,20 @@ class IngestToken(_Secret, db.Model):
     org: Mapped[Org] = relationship()
 
 
+class AssessorToken(_Secret, db.Model):
+    """Read-only, expiring, resource-limited bearer token for an external assessor (zentro_ca_…)."""
+
+    __tablename__ = "assessor_tokens"
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    resources: Mapped[str] = mapped_column(String(1000), default="")  # space separated resource names
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    org: Mapped[Org] = relationship()
+
+    @property
+    def resource_list(self) -> list[str]:
+        return self.resources.split()
+
+
 Index("ix_api_keys_org_user", ApiKey.org_id, ApiKey.user_id)

@@ -10,10 +10,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from zentro.accounts.models import Org
-from zentro.audit.models import GENESIS_HASH, AuditEvent
+from zentro.audit.models import GENESIS_HASH, AuditEvent, AuditTag
 from zentro.extensions import db
 from zentro.platform.types import iso, utcnow
 
@@ -98,8 +98,23 @@ def record(
     row.hash = compute_hash(row)
     db.session.add(row)
     db.session.flush()
+    if row.control_tags:
+        day = epoch_day(row.created_at)
+        db.session.execute(insert(AuditTag), [
+            {"org_id": org_id, "event_id": row.id, "tag": tag[:60], "created_at": row.created_at, "day": day}
+            for tag in row.control_tags.split()])
     heads[org_id] = (sess.get_transaction(), _Head(row.seq, row.hash))
     return row
+
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def epoch_day(moment: dt.datetime) -> int:
+    """Whole UTC days since 1970-01-01 (the ``day`` column of audit_tags)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return (moment - EPOCH).days
 
 
 @dataclass(frozen=True)

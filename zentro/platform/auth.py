@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from flask import g, request, session
 from flask_login import current_user
 
-from zentro.accounts.models import ApiKey, IngestToken, Membership, Org, Role, User
+from zentro.accounts.models import ApiKey, AssessorToken, IngestToken, Membership, Org, Role, User
 from zentro.audit.service import Actor
 from zentro.extensions import csrf, db
 from zentro.platform.types import utcnow
 
 API_KEY_PREFIX = "zentro_pk_"
 INGEST_TOKEN_PREFIX = "zentro_it_"
+ASSESSOR_TOKEN_PREFIX = "zentro_ca_"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 LAST_USED_RESOLUTION = dt.timedelta(seconds=60)
 
@@ -40,7 +41,7 @@ def new_secret(kind_prefix: str) -> tuple[str, str, str]:
 
 @dataclass
 class Principal:
-    scheme: str  # session | api_key | ingest_token
+    scheme: str  # session | api_key | ingest_token | assessor_token
     org: Org
     role: Role | None
     user: User | None = None
@@ -51,6 +52,8 @@ class Principal:
     def actor(self) -> Actor:
         if self.scheme == "ingest_token":
             return Actor("ingest_token", str(self.credential.id), self.credential.name)
+        if self.scheme == "assessor_token":
+            return Actor("assessor_token", str(self.credential.id), f"assessor {self.credential.name} ({self.credential.prefix}…)")
         if self.scheme == "api_key":
             return Actor("api_key", str(self.credential.id), f"{self.user.email} ({self.credential.prefix}…)")
         return Actor("user", str(self.user.id), self.user.email)
@@ -83,7 +86,7 @@ def _credential_from_headers() -> str | None:
 
 
 def _find_secret(model, plaintext: str):
-    prefix_len = len(API_KEY_PREFIX if model is ApiKey else INGEST_TOKEN_PREFIX) + 8
+    prefix_len = len(plaintext[:10]) + 8  # every kind prefix is "zentro_xx_" (10 characters)
     candidates = db.session.scalars(
         db.select(model).where(model.prefix == plaintext[:prefix_len], model.revoked_at.is_(None))
     ).all()
@@ -121,6 +124,12 @@ def _resolve() -> Principal | None:
                 return None
             _touch(tok)
             return Principal("ingest_token", tok.org, None, None, tok, ("ingest:write",))
+        if token.startswith(ASSESSOR_TOKEN_PREFIX):
+            tok = _find_secret(AssessorToken, token)
+            if tok is None or tok.expires_at <= utcnow():
+                return None
+            _touch(tok)
+            return Principal("assessor_token", tok.org, None, None, tok, tuple(f"assessor:{r}" for r in tok.resource_list))
         return None
     if not current_user.is_authenticated:
         return None

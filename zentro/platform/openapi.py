@@ -31,6 +31,8 @@ SECURITY = {
     "session": {"cookieAuth": []},
     "api_key": [{"bearerApiKey": []}, {"headerApiKey": []}],
     "ingest_token": {"ingestToken": []},
+    "assessor_token": {"assessorToken": []},
+    "cron": {"cronSecret": []},
 }
 # Response headers, defined once under components/headers and referenced by name.
 _INT = {"type": "integer", "minimum": 0}
@@ -259,6 +261,10 @@ def build_spec() -> dict:
                 "bearerApiKey": {"type": "http", "scheme": "bearer", "description": "User API key zentro_pk_…"},
                 "headerApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "ingestToken": {"type": "http", "scheme": "bearer", "description": "Alert-ingest token zentro_it_…"},
+                "assessorToken": {"type": "http", "scheme": "bearer",
+                                  "description": "Assessor token zentro_ca_…: read-only, expiring, limited to its resources"},
+                "cronSecret": {"type": "http", "scheme": "bearer",
+                               "description": "The entrypoint's ZENTRO_*_CRON_SECRET (unset: the entrypoint answers 404)"},
             },
         },
     }

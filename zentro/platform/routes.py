@@ -4,11 +4,12 @@ document and the tenant-isolation test harness from the same record."""
 from __future__ import annotations
 
 import functools
+import hmac
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from pydantic import BaseModel, ValidationError
 
 from zentro.accounts.models import Role
@@ -38,6 +39,7 @@ class RouteMeta:
     tenant_model: Any = None  # model class whose (org_id, id) the <id> in the rule names
     idempotent: bool = True
     tags: tuple[str, ...] = ()
+    cron_secret: str = ""  # auth=("cron",): the config key holding this entrypoint's bearer secret
     extra: dict = field(default_factory=dict)
 
     def required_role(self, method: str) -> Role:
@@ -100,6 +102,9 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
 
 def authorize(meta: RouteMeta) -> None:
     """Enforce the route's auth record; raises the envelope error (pages turn 401 into a redirect)."""
+    if meta.auth == ("cron",):
+        check_cron_secret(meta.cron_secret)
+        return
     p = current_principal()
     if p is None or p.scheme not in meta.auth:
         if p is not None and p.scheme == "ingest_token":
@@ -113,6 +118,18 @@ def authorize(meta: RouteMeta) -> None:
         needed = f"{meta.resource}:{'write' if request.method in UNSAFE_METHODS else 'read'}"
         if not p.has_scope(needed):
             raise ApiError(403, f"This API key lacks the scope {needed}.")
+
+
+def check_cron_secret(config_key: str) -> None:
+    """Cron entrypoints take ``Authorization: Bearer <secret>`` compared in constant time with the
+    configured secret. An unset secret means the entrypoint is off: 404, never open."""
+    configured = current_app.config.get(config_key) or ""
+    if not configured:
+        raise ApiError(404, f"This scheduled entrypoint is disabled: {config_key} is not set.")
+    header = request.headers.get("Authorization", "")
+    sent = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    if not sent or not hmac.compare_digest(sent.encode(), configured.encode()):
+        raise ApiError(401, f"Send Authorization: Bearer <{config_key}>.")
 
 
 def _register(bp: Blueprint, rule: str, meta_kwargs: dict, view: Callable, wrapper: Callable) -> Callable:
