@@ -58,6 +58,16 @@ SETTINGS: list[Setting] = [
             "Most alerts one ingest request may carry (Alertmanager batches); more is 413."),
     Setting("ZENTRO_RCA_EXECUTION", "ZENTRO_RCA_EXECUTION", "thread", str,
             "Where RCA runs execute: thread (a background thread of the web worker) or inline (before the request answers)."),
+    Setting("ZENTRO_STORAGE_DIR", "ZENTRO_STORAGE_DIR", None, str,
+            "Directory of the artifact store (evidence bundles, workbooks). Default: instance/storage. Shared storage when several hosts run."),
+    Setting("ZENTRO_BUNDLE_SIGNING_KEY", "ZENTRO_BUNDLE_SIGNING_KEY", None, str,
+            "Ed25519 private key (PEM, PKCS#8) that signs bundle manifests. Default: generated once into instance/bundle-signing-key.pem (one host only)."),
+    Setting("ZENTRO_BUNDLE_CRON_SECRET", "ZENTRO_BUNDLE_CRON_SECRET", None, str,
+            "Bearer secret of POST /api/governance/compliance/bundles/scheduled. Unset: that entrypoint answers 404."),
+    Setting("ZENTRO_WEBHOOK_ALLOW_PRIVATE", "ZENTRO_WEBHOOK_ALLOW_PRIVATE", False, bool,
+            "Allow outgoing webhooks (bundle delivery, customer webhooks) to private, loopback and link-local addresses."),
+    Setting("ZENTRO_RETENTION_CRON_SECRET", "ZENTRO_RETENTION_CRON_SECRET", None, str,
+            "Bearer secret of POST /api/deployment/retention/scheduled (the retention purge). Unset: that entrypoint answers 404."),
 ]
 
 
