@@ -1,0 +1,1 @@
+"""Compliance: catalogs, evidence engine, framework packs, attestations, vendors, bundles, assessor access."""
