@@ -145,5 +145,6 @@ def _template_globals(app: Flask) -> None:
         return {
             "principal": p,
             "view_endpoints": app.view_functions,
-            "user_orgs": (lambda: user_orgs(p.user)) if p is not None and p.user is not None else (lambda: []),
+            "user_orgs": (lambda: list(p.orgs)) if p is not None and p.orgs else (
+                (lambda: user_orgs(p.user)) if p is not None and p.user is not None else (lambda: [])),
         }

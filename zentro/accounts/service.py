@@ -137,11 +137,13 @@ def start_session(user: User, hours: int, ip: str = "", user_agent: str = "") ->
 def session_user(user_id: int, token: str | None) -> User | None:
     if not token:
         return None
-    row = db.session.scalar(select(LoginSession).where(LoginSession.token_hash == hash_secret(token)))
+    row = db.session.execute(
+        select(LoginSession.user_id, LoginSession.expires_at, User)
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.token_hash == hash_secret(token))).first()
     if row is None or row.user_id != user_id or row.expires_at <= utcnow():
         return None
-    user = db.session.get(User, user_id)
-    return user if user is not None and user.is_active else None
+    return row.User if row.User.is_active else None
 
 
 def end_session(token: str | None, org: Org | None = None, actor: Actor | None = None) -> None:

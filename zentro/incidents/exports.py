@@ -197,10 +197,8 @@ def render_incident_markdown(rec: IncidentRecord, now: dt.datetime) -> str:
 # --- the evidence pack -----------------------------------------------------------------------------------
 
 def incident_out(inc: Incident) -> dict:
-    return service.incident_json(inc) | {
-        "service_name": inc.service.name if inc.service is not None else None,
-        "commander_email": inc.commander.email if inc.commander is not None else None,
-    }
+    """An Incident or a list row (service.IncidentListItem): both carry service_name and commander_email."""
+    return service.incident_json(inc) | {"service_name": inc.service_name, "commander_email": inc.commander_email}
 
 
 def alert_json(alert: Alert) -> dict:

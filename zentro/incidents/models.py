@@ -55,6 +55,14 @@ class Incident(db.Model):
     def ref(self) -> str:
         return f"INC-{self.number}"
 
+    @property
+    def service_name(self) -> str | None:
+        return self.service.name if self.service is not None else None
+
+    @property
+    def commander_email(self) -> str | None:
+        return self.commander.email if self.commander is not None else None
+
 
 class TimelineEvent(db.Model):
     __tablename__ = "timeline_events"

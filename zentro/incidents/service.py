@@ -8,8 +8,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import bindparam, func, literal, or_, select, union_all
 
 from zentro.accounts.models import Membership, Org, User
 from zentro.audit.models import AuditEvent
@@ -248,36 +247,89 @@ def list_incidents(org_id: int, *, statuses: tuple[str, ...] = STATUSES, severit
     if before_id is not None:
         extra.append(Incident.id < before_id)
 
-    def ids(*conds) -> list[int]:
-        query = select(Incident.id).where(Incident.org_id == org_id, *conds, *extra)
-        return list(db.session.scalars(query.order_by(Incident.id.desc()).limit(limit + 1)))
+    def scan(*conds):
+        return (select(Incident.id).where(Incident.org_id == org_id, *conds, *extra)
+                .order_by(Incident.id.desc()).limit(limit + 1))
 
     if set(statuses) == set(STATUSES):
-        found = ids()  # one backward scan (of the primary key, or of (org_id, service_id, id))
-    else:
-        found = sorted((i for s in dict.fromkeys(statuses) for i in ids(Incident.status == s)), reverse=True)
-    found = found[: limit + 1]
+        query = scan()  # one backward scan (of the primary key, or of (org_id, service_id, id))
+    else:  # one backward scan of (org_id, status, id) per status, merged by the database in one statement
+        parts = [select(sub.c.id) for sub in (scan(Incident.status == s).subquery() for s in dict.fromkeys(statuses))]
+        merged = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        query = select(merged.c.id).order_by(merged.c.id.desc()).limit(limit + 1)
+    found = list(db.session.scalars(query))
     more = len(found) > limit
     found = found[:limit]
     rows = []
     if found:
         # by primary key only: with org_id in the WHERE, SQLite's planner picks the (org_id, number)
-        # index and walks the whole org; the ids came from org-filtered queries, checked again here
-        by_id = {inc.id: inc for inc in db.session.scalars(
-            select(Incident).where(Incident.id.in_(found))
-            .options(selectinload(Incident.service), selectinload(Incident.commander))) if inc.org_id == org_id}
+        # index and walks the whole org; the ids came from org-filtered queries, checked again here.
+        # Plain rows, not ORM entities: a list page needs no identity map, and hydrating 50 incidents
+        # with their service and commander cost more than the queries themselves.
+        by_id = {r.id: IncidentListItem(*r) for r in db.session.execute(_LIST_ROWS, {"ids": found}) if r.org_id == org_id}
         rows = [by_id[i] for i in found if i in by_id]
     return rows, (found[-1] if more else None)
+
+
+_LIST_FIELDS = ("id", "org_id", "number", "title", "description", "severity", "status", "service_id", "commander_id",
+                "source", "dedupe_key", "alert_count", "legal_hold", "started_at", "last_seen_at", "acknowledged_at",
+                "mitigated_at", "resolved_at", "closed_at", "created_at", "updated_at")
+_LIST_ROWS = (select(*(getattr(Incident, f) for f in _LIST_FIELDS),
+                     Service.name.label("service_name"), User.email.label("commander_email"))
+              .outerjoin(Service, Service.id == Incident.service_id)
+              .outerjoin(User, User.id == Incident.commander_id)
+              .where(Incident.id.in_(bindparam("ids", expanding=True))))
+
+
+@dataclass(slots=True)
+class IncidentListItem:
+    """One row of an incident list: the incident's columns plus its service name and commander email."""
+
+    id: int
+    org_id: int
+    number: int
+    title: str
+    description: str
+    severity: str
+    status: str
+    service_id: int | None
+    commander_id: int | None
+    source: str
+    dedupe_key: str | None
+    alert_count: int
+    legal_hold: bool
+    started_at: dt.datetime
+    last_seen_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    mitigated_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    service_name: str | None
+    commander_email: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.number}"
 
 
 def status_counts(org_id: int, statuses: tuple[str, ...] = ACTIVE_STATUSES, cap: int = 1000) -> dict[str, int]:
     """How many incidents are in each status, counting at most ``cap`` per status (an index range each;
     callers show ``cap`` as "cap+")."""
-    out = {}
-    for s in statuses:
-        sub = select(Incident.id).where(Incident.org_id == org_id, Incident.status == s).limit(cap).subquery()
-        out[s] = db.session.scalar(select(func.count()).select_from(sub)) or 0
-    return out
+    query = _COUNT_QUERIES.get((statuses, cap))
+    if query is None:  # one statement (a UNION ALL of capped range counts), built once per shape
+        parts = []
+        for s in statuses:
+            sub = (select(Incident.id).where(Incident.org_id == bindparam("org_id"), Incident.status == s)
+                   .limit(cap).subquery())
+            parts.append(select(literal(s).label("status"), func.count().label("n")).select_from(sub))
+        query = _COUNT_QUERIES[(statuses, cap)] = union_all(*parts)
+    found = dict(db.session.execute(query, {"org_id": org_id}).all())
+    return {s: found.get(s, 0) for s in statuses}
+
+
+_COUNT_QUERIES: dict = {}
 
 
 def timeline_query(org_id: int, incident_id: int):

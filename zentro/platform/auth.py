@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
+import sqlalchemy as sa
 
 from flask import g, request, session
 from flask_login import current_user
@@ -47,6 +48,8 @@ class Principal:
     user: User | None = None
     credential: ApiKey | IngestToken | None = None
     scopes: tuple[str, ...] = field(default=("*",))
+    # session principals: every (org, role) of the user, by org name, for the org switcher
+    orgs: tuple = ()
 
     @property
     def actor(self) -> Actor:
@@ -85,15 +88,25 @@ def _credential_from_headers() -> str | None:
     return request.headers.get("X-API-Key", "").strip() or None
 
 
-def _find_secret(model, plaintext: str):
+_SECRET_QUERIES: dict = {}
+
+
+def _find_secret(model, plaintext: str, joins: tuple = (), on: tuple = ()):
+    """The unrevoked secret row matching ``plaintext`` (constant-time hash compare), or None. With
+    ``joins``, a tuple (row, *joined rows) fetched in the same query (inner joins on ``on``)."""
     prefix_len = len(plaintext[:10]) + 8  # every kind prefix is "zentro_xx_" (10 characters)
-    candidates = db.session.scalars(
-        db.select(model).where(model.prefix == plaintext[:prefix_len], model.revoked_at.is_(None))
-    ).all()
+    query = _SECRET_QUERIES.get((model, joins))
+    if query is None:  # built once per kind: constructing the statement cost more than running it
+        query = db.select(model, *joins)
+        for target, condition in zip(joins, on):
+            query = query.join(target, condition)
+        query = _SECRET_QUERIES[(model, joins)] = query.where(
+            model.prefix == sa.bindparam("prefix"), model.revoked_at.is_(None))
+    candidates = db.session.execute(query, {"prefix": plaintext[:prefix_len]}).all()
     digest = hash_secret(plaintext)
     for cand in candidates:
-        if hmac.compare_digest(cand.secret_hash, digest):
-            return cand
+        if hmac.compare_digest(cand[0].secret_hash, digest):
+            return tuple(cand) if joins else cand[0]
     return None
 
 
@@ -109,37 +122,46 @@ def _resolve() -> Principal | None:
     if token is not None:
         g.auth_attempted = True
         if token.startswith(API_KEY_PREFIX):
-            key = _find_secret(ApiKey, token)
-            if key is None or not key.user.is_active:
+            # the key, its user, their membership in the key's org and the org, in one round trip
+            found = _find_secret(ApiKey, token, joins=(User, Membership, Org), on=(
+                User.id == ApiKey.user_id,
+                (Membership.user_id == ApiKey.user_id) & (Membership.org_id == ApiKey.org_id),
+                Org.id == ApiKey.org_id))
+            if found is None:
                 return None
-            membership = db.session.scalar(
-                db.select(Membership).where(Membership.user_id == key.user_id, Membership.org_id == key.org_id))
-            if membership is None:
+            key, user, membership, org = found
+            if not user.is_active:
                 return None
             _touch(key)
-            return Principal("api_key", key.org, Role(membership.role), key.user, key, tuple(key.scope_list))
+            return Principal("api_key", org, Role(membership.role), user, key, tuple(key.scope_list))
         if token.startswith(INGEST_TOKEN_PREFIX):
-            tok = _find_secret(IngestToken, token)
-            if tok is None:
+            found = _find_secret(IngestToken, token, joins=(Org,), on=(Org.id == IngestToken.org_id,))
+            if found is None:
                 return None
+            tok, org = found
             _touch(tok)
-            return Principal("ingest_token", tok.org, None, None, tok, ("ingest:write",))
+            return Principal("ingest_token", org, None, None, tok, ("ingest:write",))
         if token.startswith(ASSESSOR_TOKEN_PREFIX):
-            tok = _find_secret(AssessorToken, token)
-            if tok is None or tok.expires_at <= utcnow():
+            found = _find_secret(AssessorToken, token, joins=(Org,), on=(Org.id == AssessorToken.org_id,))
+            if found is None or found[0].expires_at <= utcnow():
                 return None
+            tok, org = found
             _touch(tok)
-            return Principal("assessor_token", tok.org, None, None, tok, tuple(f"assessor:{r}" for r in tok.resource_list))
+            return Principal("assessor_token", org, None, None, tok, tuple(f"assessor:{r}" for r in tok.resource_list))
         return None
     if not current_user.is_authenticated:
         return None
-    memberships = {m.org_id: m for m in current_user.memberships}
+    user = current_user._get_current_object()
+    memberships = {m.org_id: (m, org) for m, org in db.session.execute(
+        db.select(Membership, Org).join(Org, Org.id == Membership.org_id).where(Membership.user_id == user.id))}
     if not memberships:
         return None
     org_id = session.get("org_id")
-    membership = memberships.get(org_id) or memberships[min(memberships)]
-    session["org_id"] = membership.org_id
-    return Principal("session", membership.org, Role(membership.role), current_user._get_current_object())
+    membership, org = memberships.get(org_id) or memberships[min(memberships)]
+    if session.get("org_id") != membership.org_id:
+        session["org_id"] = membership.org_id
+    orgs = tuple(sorted(((o, m.role) for m, o in memberships.values()), key=lambda pair: pair[0].name))
+    return Principal("session", org, Role(membership.role), user, orgs=orgs)
 
 
 def resolve_request() -> None:

@@ -33,5 +33,13 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(dt.timezone.utc)
 
 
+_UTC = dt.timezone.utc
+
+
 def iso(value: dt.datetime | None) -> str | None:
-    return value.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+    """RFC 3339 UTC with a Z (list pages format hundreds of these, so the common case is short)."""
+    if not value:
+        return None
+    if value.tzinfo is not _UTC:
+        value = value.astimezone(_UTC)
+    return value.isoformat()[:-6] + "Z"
