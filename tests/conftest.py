@@ -47,14 +47,22 @@ def database_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app(database_url):
+def app(database_url, tmp_path_factory):
     from flask_migrate import upgrade
 
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    signing_key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
     application = create_app({
         "SQLALCHEMY_DATABASE_URI": database_url,
         "TESTING": True,
         "SECRET_KEY": "test-secret-key-not-for-production",
         "SERVER_NAME": None,
+        # artifacts and the bundle-signing key stay out of instance/
+        "ZENTRO_STORAGE_DIR": str(tmp_path_factory.mktemp("storage")),
+        "ZENTRO_BUNDLE_SIGNING_KEY": signing_key,
     })
     with application.app_context():
         upgrade()
@@ -215,3 +223,33 @@ def live_server(app):
     server = LiveServer(app)
     yield server
     server.stop()
+
+
+# --- browser (Debian's Chromium driven by Playwright; no browser download) -------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("ZENTRO_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason} (ZENTRO_REQUIRE_SERVICES=1, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser():
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"no Chromium at {CHROMIUM}: install it with `apt-get install -y chromium` "
+                     "(browsers are not downloaded by `playwright install`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright Python package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -47,7 +47,7 @@ def run_command(host: str, port: int, debug: bool) -> None:
 
 def register_cli(app: Flask) -> None:
     """Commands that need the app are attached here so `flask --app wsgi …` has them too."""
-    for command in (users, api_keys, demo, audit):
+    for command in (users, api_keys, demo, audit, retention):
         app.cli.add_command(command)
 
 
@@ -147,3 +147,39 @@ def audit_verify(org_slug: str) -> None:
     click.echo(f"BROKEN at seq {result.broken_seq}" + (f" (row id {result.broken_id})" if result.broken_id else "")
                + f": {result.reason}. {result.checked} rows before it verified.")
     sys.exit(1)
+
+
+@cli.command("verify-bundle")
+@click.argument("bundle", type=click.Path(dir_okay=False))
+@click.option("--public-key", "public_key", type=click.Path(dir_okay=False), default=None,
+              help="The organisation's trusted public key (PEM, from /api/governance/compliance/bundles/public-key). "
+                   "Without it the key inside the bundle is used, which proves integrity but not the signer.")
+@click.option("--previous", type=click.Path(dir_okay=False), default=None,
+              help="The organisation's previous bundle, to check the chain link.")
+def verify_bundle(bundle: str, public_key: str | None, previous: str | None) -> None:
+    """Verify an evidence bundle or workbook ZIP offline (no database): every file against the manifest,
+    the Ed25519 signature, the key and the chain link. Names every changed, missing or added file.
+    Exit 0 when all is well, 1 on any problem, 2 when an input cannot be read."""
+    from zentro.compliance.bundles import verify_files
+
+    code, lines = verify_files(bundle, public_key, previous)
+    for line in lines:
+        click.echo(line, err=code == 2)
+    sys.exit(code)
+
+
+@click.group("retention", help="Retention purges (closed incidents and audit rows past policy; legal holds kept).")
+def retention() -> None:
+    pass
+
+
+@retention.command("run")
+@click.option("--org", "org_slug", default=None, help="Org slug; every org when omitted.")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@with_appcontext
+def retention_run(org_slug: str | None, dry_run: bool) -> None:
+    from zentro.compliance.retention import run_cli
+
+    lines, code = run_cli(org_slug, dry_run)
+    click.echo("\n".join(lines))
+    sys.exit(code)

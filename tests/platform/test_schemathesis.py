@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from zentro import create_app
 from zentro.extensions import limiter
 from zentro.platform.openapi import MAX_ID
+from zentro.platform.routes import REGISTRY
 
 # Schemathesis parametrizes at collection, before the session's ``app`` fixture exists, so the document
 # is read (in-process WSGI) from an app of its own; the requests go to the fixture's app, and
@@ -37,6 +38,7 @@ schema = schemathesis.openapi.from_wsgi("/openapi.json", _spec_app, config=CONFI
 # Coverage-phase cases are generated (and given auth) at collection time, before any credentials
 # exist, so the auth provider writes placeholders that the test replaces with the fixture's values.
 KEY, COOKIE, CSRF, INGEST = "@@api-key@@", "@@session-cookie@@", "@@csrf-token@@", "@@ingest-token@@"
+ASSESSOR, CRON = "@@assessor-token@@", "@@cron-secret@@"
 _rotation = itertools.count()
 
 
@@ -59,6 +61,10 @@ class ZentroAuth:
             case.headers["X-API-Key"] = KEY
         elif scheme == "ingestToken":
             case.headers["Authorization"] = f"Bearer {INGEST}"
+        elif scheme == "assessorToken":
+            case.headers["Authorization"] = f"Bearer {ASSESSOR}"
+        elif scheme == "cronSecret":
+            case.headers["Authorization"] = f"Bearer {CRON}"
         else:
             raise AssertionError(f"no credentials for security scheme {scheme}")
 
@@ -72,11 +78,22 @@ CROSS_FIELD_RULES = {
     "POST /api/integrations/vulnerabilities": "?source= picks a scanner format the documented (generic) body need not match",
     "POST /api/v1/services/{service_id}/sli": "window_end must be after window_start, and not in the future",
     "POST /api/v1/services/{service_id}/changes": "occurred_at may not be more than 5 minutes in the future",
+    "PATCH /api/deployment/profile": "the tier sets retention minimums and (FedRAMP) the data region",
+    "POST /api/governance/compliance/attestations": "due_at in the future, at most two years ahead; owner_id a member",
+    "POST /api/governance/compliance/exceptions": "expires_at in the future, at most one year ahead; approver an owner/admin",
+    "POST /api/governance/third-party/vendors": "report_expires_at required with a report, absent without, within five years",
+    "PATCH /api/governance/third-party/vendors/{vendor_id}": "report_expires_at required with a report, absent without, "
+                                                              "within five years",
 }
 # Operations where a 2xx needs data a generator will not guess; every other check still applies.
 NO_2XX_EXPECTED = {
     "POST /api/v1/services/{service_id}/dependencies": "the body names a second service by id, drawn at random",
     "POST /api/v1/services/{service_id}/sli": "a valid window (end after start, not in the future) is a cross-field rule",
+    "DELETE /api/v1/services/{service_id}/dependencies/{depends_on_id}": "needs one of the 3 seeded edges among 9 id "
+                                                                        "pairs, and each edge can be removed once",
+    "POST /api/governance/compliance/attestations": "needs a future due date, an org member as owner and a control not yet "
+                                                     "assigned (one attestation per control)",
+    "POST /api/governance/compliance/exceptions": "needs a future expiry within a year and an owner/admin approver by id",
 }
 # Operations that accept several body formats (detected from the body) while the spec documents one:
 # a body that breaks the documented schema may still be another vendor's valid payload.
@@ -114,6 +131,8 @@ class World:
         headers, cookies = case.headers or {}, case.cookies if hasattr(case.cookies, "items") else {}
         scheme = ("bearerApiKey" if KEY in str(headers.get("Authorization", "")) else
                   "ingestToken" if INGEST in str(headers.get("Authorization", "")) else
+                  "assessorToken" if ASSESSOR in str(headers.get("Authorization", "")) else
+                  "cronSecret" if CRON in str(headers.get("Authorization", "")) else
                   "headerApiKey" if KEY in str(headers.get("X-API-Key", "")) else
                   "cookieAuth" if cookies.get("session") == COOKIE else None)
         for container in (headers, cookies):
@@ -185,8 +204,20 @@ def api_world(request, app, monkeypatch, make_member, make_api_key, make_ingest_
     monkeypatch.setattr(rca_api, "SSE_POLL_SECONDS", 0.05)
     _seed_every_model(app, owner)
     signed = sign_in(owner)
-    world = World({KEY: make_api_key(key_owner), INGEST: make_ingest_token(key_owner, name="schema source"), COOKIE: signed.client.get_cookie("session").value,
-                   CSRF: signed.csrf})
+    cron_secret = "schema-cron-secret-" + "x" * 24
+    for meta in REGISTRY.values():  # every cron entrypoint is switched on, with one secret
+        if meta.cron_secret:
+            monkeypatch.setitem(app.config, meta.cron_secret, cron_secret)
+    from zentro.audit.service import SYSTEM
+    from zentro.compliance.assessor import RESOURCES, create_token
+    from zentro.extensions import db
+
+    with app.app_context():  # an assessor token granted every resource, in the owner's org
+        _, assessor = create_token(owner.org_id, "schema assessor", list(RESOURCES), 30, SYSTEM)
+        db.session.commit()
+    world = World({KEY: make_api_key(key_owner), INGEST: make_ingest_token(key_owner, name="schema source"),
+                   COOKIE: signed.client.get_cookie("session").value, CSRF: signed.csrf,
+                   ASSESSOR: assessor, CRON: cron_secret})
     failed_before = request.session.testsfailed
     yield world
     rca.set_executor(app, None)

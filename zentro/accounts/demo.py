@@ -6,6 +6,7 @@ from sqlalchemy import select
 from zentro.accounts import service
 from zentro.accounts.models import IngestToken
 from zentro.audit.service import SYSTEM
+from zentro.compliance.demo_registers import seed_compliance
 from zentro.extensions import db
 from zentro.incidents.demo import seed_incidents
 from zentro.reliability.demo import seed_reliability
@@ -40,6 +41,8 @@ def seed_demo(password: str) -> list[str]:
     # services first: incidents and findings refer to them (each seed is idempotent on its own)
     seed_reliability(acme.id)
     seed_incidents(acme.id)
+    seed_compliance(acme.id)  # attestations, exceptions, policies, vendors (after the evidence they cite)
+    db.session.commit()
     return [
         ("Seeded" if created_any else "Demo data already present (nothing duplicated)")
         + f": orgs {', '.join(orgs)}.",

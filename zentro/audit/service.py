@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 from sqlalchemy import func, insert, select
 
 from zentro.accounts.models import Org
-from zentro.audit.models import GENESIS_HASH, AuditEvent, AuditTag
+from zentro.audit.models import GENESIS_HASH, AuditEvent, AuditTag, PurgeCheckpoint
 from zentro.extensions import db
 from zentro.platform.types import iso, utcnow
 
@@ -145,20 +145,49 @@ class VerifyResult:
 
 
 def verify_chain(org_id: int) -> VerifyResult:
-    """Walk the org's chain in order; report the first row whose link or content is wrong."""
+    """Walk the org's chain in order; report the first row whose link or content is wrong.
+
+    A seq gap left by a retention purge is bridged only when purge checkpoints cover it exactly
+    (contiguous ranges from the first missing seq up to the row before the next present one); the
+    next row's prev_hash must then equal the last checkpoint's last_hash. Any other gap fails."""
     expected_prev, expected_seq, checked = GENESIS_HASH, 1, 0
+    checkpoints: dict[int, list[PurgeCheckpoint]] = {}
+    for cp in db.session.scalars(select(PurgeCheckpoint).where(PurgeCheckpoint.org_id == org_id)
+                                 .order_by(PurgeCheckpoint.from_seq, PurgeCheckpoint.id)):
+        checkpoints.setdefault(cp.from_seq, []).append(cp)
     rows = db.session.execute(
         select(AuditEvent).where(AuditEvent.org_id == org_id).order_by(AuditEvent.seq).execution_options(yield_per=1000)
     ).scalars()
     for row in rows:
+        bridged = False
         if row.seq != expected_seq:
-            return VerifyResult(False, checked, expected_seq, None, f"row seq {expected_seq} is missing (next present is {row.seq})")
+            bridge, uncovered = _bridge(checkpoints, expected_seq, row.seq)
+            if bridge is None:
+                return VerifyResult(False, checked, uncovered, None,
+                                    f"row seq {uncovered} is missing (next present is {row.seq})")
+            expected_prev, bridged = bridge.last_hash, True
         if row.prev_hash != expected_prev:
-            return VerifyResult(False, checked, row.seq, row.id, "prev_hash does not match the previous row's hash")
+            reason = ("prev_hash does not match the purge checkpoint's last_hash" if bridged
+                      else "prev_hash does not match the previous row's hash")
+            return VerifyResult(False, checked, row.seq, row.id, reason)
         if compute_hash(row) != row.hash:
             return VerifyResult(False, checked, row.seq, row.id, "row content does not match its hash (altered)")
         expected_prev, expected_seq, checked = row.hash, row.seq + 1, checked + 1
     return VerifyResult(True, checked)
+
+
+def _bridge(checkpoints: dict[int, list[PurgeCheckpoint]], first_missing: int,
+            next_present: int) -> tuple[PurgeCheckpoint | None, int]:
+    """(the last of a run of purge checkpoints covering seqs first_missing .. next_present-1 exactly, 0), or
+    (None, the first seq of the gap no checkpoint accounts for)."""
+    seq, last = first_missing, None
+    while seq < next_present:
+        fitting = [cp for cp in checkpoints.get(seq, ()) if seq <= cp.to_seq < next_present]
+        if not fitting:
+            return None, seq
+        last = max(fitting, key=lambda cp: cp.to_seq)
+        seq = last.to_seq + 1
+    return last, 0
 
 
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7), "30d": dt.timedelta(days=30), "all": None}

@@ -116,12 +116,16 @@ class ErrorBody(BaseModel):
     errors: list[dict] | None = None
 
 
-def _path(rule: str) -> tuple[str, list[dict]]:
+def _path(rule: str, enums: dict | None = None) -> tuple[str, list[dict]]:
+    """The OpenAPI path and its parameters; ``enums`` (a route's extra["path_enum"]) lists the values a
+    string parameter may take (e.g. the assessor resources)."""
     params = []
 
     def repl(m: re.Match) -> str:
         conv, name = m.group(1), m.group(2)
         schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID} if conv == "int" else {"type": "string"}
+        if enums and name in enums:
+            schema = {"type": "string", "enum": list(enums[name])}
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
         return "{" + name + "}"
 
@@ -177,6 +181,15 @@ def _headers(meta: RouteMeta, method: str, *extra: str) -> dict:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in [*names, *extra]}
 
 
+_BINARY = {"type": "string", "format": "binary"}
+FILE_FORMATS = {  # response= names of non-JSON-model answers → (content type, schema)
+    "json": ("application/json", {"type": "object"}), "oscal": ("application/json", {"type": "object"}),
+    "csv": ("text/csv", {"type": "string"}), "zip": ("application/zip", _BINARY), "pdf": ("application/pdf", _BINARY),
+    "pem": ("application/x-pem-file", {"type": "string"}), "ics": ("text/calendar", {"type": "string"}),
+    "html": ("text/html", {"type": "string"}),
+}
+
+
 def _responses(meta: RouteMeta, method: str, components: dict) -> dict:
     ok: dict[str, Any] = {"description": "Success", "headers": _headers(meta, method)}
     resp = meta.response
@@ -190,9 +203,15 @@ def _responses(meta: RouteMeta, method: str, components: dict) -> dict:
         ok["content"] = {"text/event-stream": {"schema": {"type": "object", "properties": {
             "event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
             "retry": {"type": "integer"}}}}}
-    elif resp == "csv":
-        ok["content"] = {"text/csv": {"schema": {"type": "string"}}}
-        ok["headers"] = _headers(meta, method, "Content-Disposition")
+    elif resp in FILE_FORMATS or isinstance(resp, tuple):
+        # a download, or a report in several formats (?format=): every content type it may answer with
+        content: dict[str, Any] = {}
+        for fmt in (resp if isinstance(resp, tuple) else (resp,)):
+            mime, schema = FILE_FORMATS[fmt]
+            content.setdefault(mime, {"schema": schema})
+        ok["content"] = content
+        if set(content) != {"application/json"}:
+            ok["headers"] = _headers(meta, method, "Content-Disposition")
     elif resp is None:
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     status = "204" if meta.status == 204 and method != "GET" else str(meta.status if method != "GET" else 200)
@@ -221,7 +240,7 @@ def build_spec() -> dict:
     for meta in sorted(REGISTRY.values(), key=lambda m: m.rule):
         if not in_spec(meta):
             continue
-        path, params = _path(meta.rule)
+        path, params = _path(meta.rule, meta.extra.get("path_enum"))
         for method in meta.methods:
             op: dict[str, Any] = {
                 "operationId": f"{meta.endpoint.replace('.', '_')}_{method.lower()}",
@@ -233,7 +252,7 @@ def build_spec() -> dict:
             }
             if meta.query is not None:
                 op["parameters"] += _query_params(meta.query)
-            if method in ("POST", "PUT", "PATCH", "DELETE"):
+            if method in ("POST", "PUT", "PATCH", "DELETE") and meta.idempotent:
                 op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
                                          "schema": IDEMPOTENCY_KEY_SCHEMA,
                                          "description": "Replays the stored response for the same key and body (24 h); "

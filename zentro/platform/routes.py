@@ -167,6 +167,8 @@ def api_route(bp: Blueprint, rule: str, **kw):
                 return run_idempotent(lambda: view(**kwargs))
             return view(**kwargs)
 
+        if kw.get("auth") == ("cron",):  # no caller to scope an Idempotency-Key to: the job itself is idempotent
+            kw["idempotent"] = False
         meta_holder.append(_register(bp, rule, {"kind": "api", **kw}, view, wrapper))
         return wrapper
 
