@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any, Callable
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
@@ -60,6 +61,20 @@ def _refused(exc: ApiError) -> bool:
 
 def _form_status(exc: ApiError) -> int:
     return 409 if exc.status == 409 else 400
+
+
+def _attempt(change: Callable[[], Any], rerender: Callable[[dict, int], Any]) -> tuple[Any, Any]:
+    """Run one form's change: (its result, None), or (None, the form re-rendered with the reasons) when the
+    input is refused (bad fields 400, conflicts 409). A refusal of the request itself (403, the page's own
+    404) propagates."""
+    try:
+        return change(), None
+    except FormError as exc:
+        return None, rerender(exc.errors, 400)
+    except ApiError as exc:
+        if not _refused(exc):
+            raise
+        return None, rerender(_errors_of(exc), _form_status(exc))
 
 
 def _date(name: str, required: bool = True) -> dt.datetime | None:
@@ -130,15 +145,11 @@ def attestation_assign():
     p, _ = _who()
     form = {"control": request.form.get("control", "").strip(), "owner_id": request.form.get("owner_id", ""),
             "due_at": request.form.get("due_at", "")}
-    try:
-        row = att.assign(p.org.id, control=form["control"], owner_id=_int("owner_id"), due_at=_date("due_at"),
-                         actor=p.actor)
-    except FormError as exc:
-        return _board_page(form, exc.errors, 400)
-    except ApiError as exc:
-        if not _refused(exc):
-            raise
-        return _board_page(form, _errors_of(exc), _form_status(exc))
+    row, refused = _attempt(lambda: att.assign(p.org.id, control=form["control"], owner_id=_int("owner_id"),
+                                               due_at=_date("due_at"), actor=p.actor),
+                            lambda errors, status: _board_page(form, errors, status))
+    if refused:
+        return refused
     flash(f"{row.control} assigned.", "success")
     return redirect(url_for("compliance_register_pages.attestation_board"))
 
@@ -187,16 +198,12 @@ def _evidence_refs(raw: str) -> list[dict]:
 def attestation_attest(attestation_id: int):
     p, user_id = _who()
     form = {"note": _text("note"), "evidence": request.form.get("evidence", "")}
-    try:
-        att.attest(p.org.id, attestation_id, user_id=user_id, note=form["note"],
-                   evidence=_evidence_refs(form["evidence"]), actor=p.actor)
-    except FormError as exc:
-        att.get_attestation(p.org.id, attestation_id)  # another org's id stays 404
-        return _attestation_page(attestation_id, form, exc.errors, 400)
-    except ApiError as exc:
-        if not _refused(exc):
-            raise
-        return _attestation_page(attestation_id, form, _errors_of(exc), _form_status(exc))
+    _, refused = _attempt(lambda: att.attest(p.org.id, attestation_id, user_id=user_id, note=form["note"],
+                                             evidence=_evidence_refs(form["evidence"]), actor=p.actor),
+                          # (the page loads the attestation: another org's id stays 404)
+                          lambda errors, status: _attestation_page(attestation_id, form, errors, status))
+    if refused:
+        return refused
     flash("Attested.", "success")
     return redirect(url_for("compliance_register_pages.attestation_detail", attestation_id=attestation_id))
 
@@ -239,16 +246,14 @@ def exception_open():
     p, user_id = _who()
     form = {k: request.form.get(k, "") for k in ("control", "reason", "compensating_control", "approver_id",
                                                  "expires_at")}
-    try:
-        att.open_exception(p.org.id, control=form["control"].strip(), reason=_text("reason"),
-                           compensating_control=_text("compensating_control"), approver_id=_int("approver_id"),
-                           expires_at=_date("expires_at"), user_id=user_id, actor=p.actor)
-    except FormError as exc:
-        return _exceptions_page(form, exc.errors, 400)
-    except ApiError as exc:
-        if not _refused(exc):
-            raise
-        return _exceptions_page(form, _errors_of(exc), _form_status(exc))
+    _, refused = _attempt(
+        lambda: att.open_exception(p.org.id, control=form["control"].strip(), reason=_text("reason"),
+                                   compensating_control=_text("compensating_control"),
+                                   approver_id=_int("approver_id"), expires_at=_date("expires_at"),
+                                   user_id=user_id, actor=p.actor),
+        lambda errors, status: _exceptions_page(form, errors, status))
+    if refused:
+        return refused
     flash(f"Exception to {form['control'].strip()} opened.", "success")
     return redirect(url_for("compliance_register_pages.exception_list"))
 
@@ -289,13 +294,12 @@ def policy_list():
 def policy_create():
     p, _ = _who()
     form = _policy_form()
-    try:
-        row = att.create_policy(p.org.id, name=form["name"], description=form["description"],
-                                control_tags=_tags("control_tags"), actions=_tags("actions"), actor=p.actor)
-    except ApiError as exc:
-        if not _refused(exc):
-            raise
-        return _policies_page(form, _errors_of(exc), _form_status(exc))
+    row, refused = _attempt(lambda: att.create_policy(p.org.id, name=form["name"], description=form["description"],
+                                                      control_tags=_tags("control_tags"), actions=_tags("actions"),
+                                                      actor=p.actor),
+                            lambda errors, status: _policies_page(form, errors, status))
+    if refused:
+        return refused
     flash(f"Policy {row.name} created as a draft.", "success")
     return redirect(url_for("compliance_register_pages.policy_detail", policy_id=row.id))
 
@@ -325,14 +329,12 @@ def policy_detail(policy_id: int):
 def policy_edit(policy_id: int):
     p, _ = _who()
     form = _policy_form()
-    try:
-        att.update_policy(p.org.id, policy_id, {"name": form["name"], "description": form["description"],
-                                                "control_tags": _tags("control_tags"), "actions": _tags("actions")},
-                          actor=p.actor)
-    except ApiError as exc:
-        if not _refused(exc):
-            raise
-        return _policy_page(policy_id, form, _errors_of(exc), _form_status(exc))
+    _, refused = _attempt(lambda: att.update_policy(p.org.id, policy_id, {
+        "name": form["name"], "description": form["description"], "control_tags": _tags("control_tags"),
+        "actions": _tags("actions")}, actor=p.actor),
+        lambda errors, status: _policy_page(policy_id, form, errors, status))
+    if refused:
+        return refused
     flash("Policy saved.", "success")
     return redirect(url_for("compliance_register_pages.policy_detail", policy_id=policy_id))
 
@@ -402,14 +404,10 @@ def vendor_list():
 def vendor_add():
     p, _ = _who()
     form = _vendor_form()
-    try:
-        row = vendors.add(p.org.id, actor=p.actor, **_vendor_values(form))
-    except FormError as exc:
-        return _vendors_page(form, exc.errors, 400)
-    except ApiError as exc:
-        if not _refused(exc):
-            raise
-        return _vendors_page(form, _errors_of(exc), _form_status(exc))
+    row, refused = _attempt(lambda: vendors.add(p.org.id, actor=p.actor, **_vendor_values(form)),
+                            lambda errors, status: _vendors_page(form, errors, status))
+    if refused:
+        return refused
     flash(f"Vendor {row.name} added with {len(row.inherited_controls)} inherited controls.", "success")
     return redirect(url_for("compliance_register_pages.vendor_detail", vendor_id=row.id))
 
@@ -438,18 +436,16 @@ def vendor_detail(vendor_id: int):
 def vendor_edit(vendor_id: int):
     p, _ = _who()
     form = _vendor_form()
-    try:
+    def change():
         values = _vendor_values(form)
         stored = vendors.get_vendor(p.org.id, vendor_id).report_expires_at
         if values["report_expires_at"] and stored and values["report_expires_at"].date() == stored.date():
             values["report_expires_at"] = stored  # the form shows dates only: an unchanged date is no change
-        vendors.update(p.org.id, vendor_id, values, actor=p.actor)
-    except FormError as exc:
-        return _vendor_page(vendor_id, form, exc.errors, 400)
-    except ApiError as exc:
-        if not _refused(exc):
-            raise
-        return _vendor_page(vendor_id, form, _errors_of(exc), _form_status(exc))
+        return vendors.update(p.org.id, vendor_id, values, actor=p.actor)
+
+    _, refused = _attempt(change, lambda errors, status: _vendor_page(vendor_id, form, errors, status))
+    if refused:
+        return refused
     flash("Vendor saved; inherited controls and next review recomputed.", "success")
     return redirect(url_for("compliance_register_pages.vendor_detail", vendor_id=vendor_id))
 
