@@ -41,6 +41,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from zentro.incidents import models as _incident_models  # noqa: F401
     from zentro.ingest import models as _ingest_models  # noqa: F401
     from zentro.compliance import models as _compliance_models  # noqa: F401
+    from zentro.automations import models as _automation_models  # noqa: F401
+    from zentro.copilot import models as _copilot_models  # noqa: F401
 
     # Order matters: the caller is identified before Flask-Limiter keys its counters on it.
     from zentro.platform.auth import check_csrf, resolve_request
