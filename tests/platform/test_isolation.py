@@ -48,6 +48,16 @@ EXEMPTIONS: dict[str, dict[str, str]] = {
                                             "(tests/compliance/test_retention.py covers unset/wrong/right secret)"},
     "compliance_assessor.assessor_resource": {ALL: "takes assessor tokens only and <resource> is a resource name, not a "
                                                    "tenant id (tests/compliance/test_assessor.py: scope, org, expiry)"},
+    **{f"connectors_api.{backend}_proxy{suffix}": {
+        "other_org": "<rest> is a path on the backend, not a tenant id; the call carries the caller's own org and user "
+                     "(X-Zentro-Org/User) and unconfigured backends answer 503 by contract (tests/connectors)"}
+       for backend in ("reasoning", "robot") for suffix in ("", "_root")},
+    "copilot_api.create_thread": {"viewer": "a copilot thread is the caller's own conversation, not org data; "
+                                            "viewers may ask questions (answers only read records)"},
+    "copilot_api.post_message": {"viewer": "appends to the caller's own copilot thread (another user's is 404); "
+                                           "the turn only reads org records"},
+    "copilot_pages.ask": {"viewer": "the incident page's copilot form: the caller's own conversation, read-only "
+                                    "answers (tests/copilot/test_panel.py)"},
 }
 MARK = "ALPHA-PRIVATE"
 
@@ -118,6 +128,12 @@ def _models():
     from tests.compliance.bundle_helpers import make_evidence_bundle
     from tests.compliance.governance_helpers import make_assessor_token
     from tests.compliance.register_helpers import make_attestation, make_control_exception, make_policy, make_vendor
+    from tests.automations.helpers import make_approval, make_guardrail, make_playbook, make_remediation
+    from zentro.automations.models import Approval, Guardrail, Playbook, Remediation
+    from tests.copilot.helpers import make_copilot_thread
+    from zentro.copilot.models import CopilotThread
+    from tests.automations.slack_helpers import make_membership
+    from zentro.accounts.models import Membership
     from zentro.accounts.models import AssessorToken
     from zentro.compliance.models import Attestation, ControlException, EvidenceBundle, Policy, Vendor
     from zentro.incidents.models import Incident, RcaRun
@@ -130,7 +146,12 @@ def _models():
             AssessorToken: _by_id(AssessorToken, make_assessor_token),
             Attestation: lambda org, owner: db.session.get(Attestation, make_attestation(org.id, owner.id)),
             ControlException: lambda org, owner: db.session.get(ControlException, make_control_exception(org.id, owner.id)),
-            Policy: _by_id(Policy, make_policy), Vendor: _by_id(Vendor, make_vendor)}
+            Policy: _by_id(Policy, make_policy), Vendor: _by_id(Vendor, make_vendor),
+            Playbook: _by_id(Playbook, make_playbook), Guardrail: _by_id(Guardrail, make_guardrail),
+            Approval: _by_id(Approval, make_approval),
+            Remediation: lambda org, owner: db.session.get(Remediation, make_remediation(org.id)),
+            CopilotThread: lambda org, owner: db.session.get(CopilotThread, make_copilot_thread(org.id, owner.id)),
+            Membership: _by_id(Membership, make_membership)}
 
 
 FACTORIES = _models()

@@ -84,6 +84,17 @@ CROSS_FIELD_RULES = {
     "POST /api/governance/third-party/vendors": "report_expires_at required with a report, absent without, within five years",
     "PATCH /api/governance/third-party/vendors/{vendor_id}": "report_expires_at required with a report, absent without, "
                                                               "within five years",
+    "POST /api/automations/dry-run": "exactly one of playbook_id or steps; a block_address cidr must parse as an IP network",
+    "POST /api/v1/playbooks": "a block_address step's cidr must parse as an IP address or network",
+    "PATCH /api/v1/playbooks/{playbook_id}": "a block_address step's cidr must parse as an IP address or network",
+    "POST /api/v1/guardrails": "a change freeze must end after it starts",
+    "PATCH /api/v1/guardrails/{guardrail_id}": "params are validated against the guardrail's kind, which the body does not "
+                                               "carry",
+    "POST /api/copilot/chat": "thread_id and incident_id need a signed-in caller (anonymous: 400) and must name the "
+                              "caller's own thread and an incident of the org",
+    **{f"{method} /api/{backend}/{{rest}}": "the proxied path may not hold '.'/'..' segments, a scheme, backslashes or "
+                                            "control characters (400: it must stay under the backend's base URL)"
+       for backend in ("reasoning", "robot") for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
 }
 # Operations where a 2xx needs data a generator will not guess; every other check still applies.
 NO_2XX_EXPECTED = {
@@ -94,6 +105,17 @@ NO_2XX_EXPECTED = {
     "POST /api/governance/compliance/attestations": "needs a future due date, an org member as owner and a control not yet "
                                                      "assigned (one attestation per control)",
     "POST /api/governance/compliance/exceptions": "needs a future expiry within a year and an owner/admin approver by id",
+    "POST /api/automations/dry-run": "needs exactly one of playbook_id or steps, naming this org's playbook or services by "
+                                     "id (tests/automations/test_api.py)",
+    "POST /api/automations/execute": "needs a fresh, unused dry-run's id with its exact 64-hex plan_hash and non-empty notes",
+    "POST /api/automations/remediate": "as execute, and an accepted policy covering the plan",
+    "POST /api/v1/remediations/{remediation_id}/apply": "needs non-empty notes, a fresh unused preview and an accepted "
+                                                        "policy covering its plan",
+    "POST /api/integrations/slack/approvals": "a 2xx needs a Slack-signed block_actions form body "
+                                              "(tests/automations/test_slack_api.py)",
+    "POST /api/approvals/policy-suggestions/promote": "needs the action_key of an action approved N times and never "
+                                                      "rejected; a generator will not guess one (tests/automations/"
+                                                      "test_suggestions.py)",
 }
 # Operations that accept several body formats (detected from the body) while the spec documents one:
 # a body that breaks the documented schema may still be another vendor's valid payload.
@@ -203,6 +225,15 @@ def api_world(request, app, monkeypatch, make_member, make_api_key, make_ingest_
     monkeypatch.setattr(rca_api, "SSE_MAX_SECONDS", 0.3)  # a seeded running run never finishes
     monkeypatch.setattr(rca_api, "SSE_POLL_SECONDS", 0.05)
     _seed_every_model(app, owner)
+    # the connector proxies forward to a real local backend (unconfigured they answer 503 by contract)
+    from tests.http_stub import StubServer
+    backend = StubServer().route("*", "/", lambda req: (200, {"ok": True}))
+    request.addfinalizer(backend.stop)
+    monkeypatch.setitem(app.config, "ZENTRO_CONNECTORS_ALLOW_PRIVATE", True)
+    for key in ("ZENTRO_ROBOT_API_URL", "ZENTRO_REASONING_API_URL"):
+        monkeypatch.setitem(app.config, key, backend.url)
+    # unsigned Slack calls must answer 401 (unset secret: 503 by contract)
+    monkeypatch.setitem(app.config, "ZENTRO_SLACK_SIGNING_SECRET", "schema-slack-signing-secret")
     signed = sign_in(owner)
     cron_secret = "schema-cron-secret-" + "x" * 24
     for meta in REGISTRY.values():  # every cron entrypoint is switched on, with one secret

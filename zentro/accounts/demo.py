@@ -6,6 +6,7 @@ from sqlalchemy import select
 from zentro.accounts import service
 from zentro.accounts.models import IngestToken
 from zentro.audit.service import SYSTEM
+from zentro.automations.demo import seed_automations
 from zentro.compliance.demo_registers import seed_compliance
 from zentro.extensions import db
 from zentro.incidents.demo import seed_incidents
@@ -42,6 +43,7 @@ def seed_demo(password: str) -> list[str]:
     seed_reliability(acme.id)
     seed_incidents(acme.id)
     seed_compliance(acme.id)  # attestations, exceptions, policies, vendors (after the evidence they cite)
+    seed_automations(acme.id)  # playbooks, guardrails, approvals, executions (on the services and incidents above)
     db.session.commit()
     return [
         ("Seeded" if created_any else "Demo data already present (nothing duplicated)")

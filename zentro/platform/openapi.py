@@ -218,6 +218,8 @@ def _responses(meta: RouteMeta, method: str, components: dict) -> dict:
     if status == "204":
         ok.pop("content", None)
     responses = {status: ok}
+    for extra_status, desc in meta.extra.get("also_statuses", {}).items():
+        responses[str(extra_status)] = {**ok, "description": desc}
     error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     statuses = dict(ERROR_STATUSES)
     if method in ("POST", "PUT", "PATCH", "DELETE"):
