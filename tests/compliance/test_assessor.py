@@ -254,7 +254,7 @@ def test_an_assessor_token_is_refused_everywhere_else(app, alpha, stub):
         assert client.open(f"{BASE}/assessor/evidence-export", method=method, headers=bearer(secret)).status_code == 405
 
 
-def test_an_assessor_token_cannot_write_anywhere(app, alpha):
+def test_an_assessor_token_cannot_write_anywhere(app, alpha, monkeypatch):
     """Every mutating route in the app, called with a token granted every resource, is refused and
     nothing changes."""
     from tests.platform.test_isolation import whole_state
@@ -262,6 +262,13 @@ def test_an_assessor_token_cannot_write_anywhere(app, alpha):
     _, secret = new_token(app, alpha.org_id, list(assessor.RESOURCES))
     client = app.test_client()
     client.get("/api/deployment/profile", headers=bearer(secret))  # first use stamps last_used_at (once a minute)
+    # Slack's endpoint is off (503) without its signing secret; switched on it must refuse the token (401)
+    monkeypatch.setitem(app.config, "ZENTRO_SLACK_SIGNING_SECRET", "assessor-test-slack-secret")
+    with app.app_context():  # one call per write route: more than the free plan's 60 calls a minute
+        from zentro.accounts.models import Org
+
+        db.session.get(Org, alpha.org_id).plan = "enterprise"
+        db.session.commit()
     with app.app_context():
         before = whole_state()
     tried = 0
