@@ -47,7 +47,7 @@ def run_command(host: str, port: int, debug: bool) -> None:
 
 def register_cli(app: Flask) -> None:
     """Commands that need the app are attached here so `flask --app wsgi …` has them too."""
-    for command in (users, api_keys, demo, audit, retention):
+    for command in (users, api_keys, demo, audit, retention, docs):
         app.cli.add_command(command)
 
 
@@ -183,3 +183,25 @@ def retention_run(org_slug: str | None, dry_run: bool) -> None:
     lines, code = run_cli(org_slug, dry_run)
     click.echo("\n".join(lines))
     sys.exit(code)
+
+
+@click.group("docs", help="Generated documentation.")
+def docs() -> None:
+    pass
+
+
+@docs.command("reports")
+@click.option("--check", is_flag=True, help="Exit 1 when docs/reports.md differs from the registry; write nothing.")
+def docs_reports(check: bool) -> None:
+    """Write docs/reports.md from the compliance report registry."""
+    from zentro.compliance import report_docs
+
+    text = report_docs.markdown()
+    if check:
+        current = report_docs.DOC_PATH.read_text(encoding="utf-8") if report_docs.DOC_PATH.exists() else ""
+        if current != text:
+            click.echo("docs/reports.md is out of date: run `zentro docs reports`.", err=True)
+            sys.exit(1)
+        click.echo("docs/reports.md is up to date.")
+        return
+    click.echo(f"Wrote {report_docs.write()}")

@@ -1,4 +1,5 @@
-"""Compliance tables: attestations, exceptions, policies, vendors and evidence bundles.
+"""Compliance tables: attestations, exceptions, policies, vendors, evidence bundles and the analytics registers
+(evidence requests, gap remediations, staffing actions, committee settings, checkpoints, scope, plays, density alerts).
 
 Control references are tags "FRAMEWORK:CONTROL_ID" (e.g. "SOC2:CC6.1"), the same strings audit
 events carry, resolved against the catalogs in zentro/compliance/catalogs/.
@@ -127,3 +128,149 @@ class EvidenceBundle(db.Model):
     webhook_url: Mapped[str] = mapped_column(String(500), default="")
     webhook_status: Mapped[str] = mapped_column(String(20), default="")  # "" | delivered | failed | not_configured
     webhook_detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+# --- compliance analytics registers (obligations are derived from these and the registers above) -----------
+
+EVIDENCE_REQUEST_STATUSES = ("open", "fulfilled", "cancelled")
+GAP_REMEDIATION_STATUSES = ("open", "in_progress", "done", "wont_fix")
+STAFFING_ACTION_KINDS = ("rebalance", "add_capacity", "defer", "consolidate")
+STAFFING_ACTION_STATUSES = ("proposed", "tracked", "completed", "dismissed")
+CHECKPOINT_STATUSES = ("planned", "done")
+PLAY_STEP_STATUSES = ("todo", "in_progress", "done", "skipped")
+
+
+class EvidenceRequest(db.Model):
+    """An assessor's request for evidence: what, for which controls, by when; fulfilled with a bundle or a file."""
+
+    __tablename__ = "evidence_requests"
+    __table_args__ = (Index("ix_evidence_requests_org_due", "org_id", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    controls: Mapped[list] = mapped_column(JSON, default=list)  # tags
+    requested_by: Mapped[str] = mapped_column(String(320), default="")  # assessor name or email
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    fulfilled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    bundle_id: Mapped[int | None] = mapped_column(ForeignKey("evidence_bundles.id", ondelete="SET NULL"), nullable=True)
+    file_ref: Mapped[str] = mapped_column(String(500), default="")  # URL or storage key of a delivered file
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GapRemediation(db.Model):
+    """Tracking for one control gap: the playbook or runbook that closes it, who owns it and where it stands."""
+
+    __tablename__ = "gap_remediations"
+    __table_args__ = (UniqueConstraint("org_id", "control"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    control: Mapped[str] = mapped_column(String(60))
+    playbook_id: Mapped[int | None] = mapped_column(ForeignKey("playbooks.id", ondelete="SET NULL"), nullable=True)
+    runbook_url: Mapped[str] = mapped_column(String(500), default="")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class StaffingAction(db.Model):
+    """A proposed or tracked relief action for an obligation peak week (rebalance, add capacity, defer, ...)."""
+
+    __tablename__ = "staffing_actions"
+    __table_args__ = (Index("ix_staffing_actions_org_week", "org_id", "week_start"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    week_start: Mapped[dt.date] = mapped_column()  # Monday of the peak week it relieves
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="proposed")
+    title: Mapped[str] = mapped_column(String(300), default="")
+    hours: Mapped[float] = mapped_column(default=0.0)  # owner-hours the action moves or adds
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CommitteeSettings(db.Model):
+    """Per-org compliance committee settings; absent row = the defaults in zentro.compliance.obligations."""
+
+    __tablename__ = "committee_settings"
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True)
+    capacity_hours_per_week: Mapped[float] = mapped_column(default=40.0)
+    density_warn: Mapped[int] = mapped_column(default=8)  # open obligations due in one week
+    density_critical: Mapped[int] = mapped_column(default=15)
+    completion_sla_days: Mapped[int] = mapped_column(default=14)  # staffing action done within N days of its week
+    bundle_cadence_days: Mapped[int] = mapped_column(default=30)  # 0 = no scheduled bundles
+    escalation_emails: Mapped[list] = mapped_column(JSON, default=list)
+    effort_hours: Mapped[dict] = mapped_column(JSON, default=dict)  # kind -> hours, overrides the defaults
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AuditCheckpoint(db.Model):
+    """A milestone of the audit season (kick-off, fieldwork, evidence freeze, report) for one framework."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("ix_audit_checkpoints_org_due", "org_id", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    framework: Mapped[str] = mapped_column(String(40))  # catalog framework key
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), default="planned")
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ScopeMapping(db.Model):
+    """Whether a service is in the audit scope and which frameworks it falls under (data flows are the
+    service dependency edges between in-scope services)."""
+
+    __tablename__ = "scope_mappings"
+    __table_args__ = (UniqueConstraint("org_id", "service_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    in_scope: Mapped[bool] = mapped_column(default=True)
+    frameworks: Mapped[list] = mapped_column(JSON, default=list)  # catalog framework keys
+    data_classes: Mapped[list] = mapped_column(JSON, default=list)  # e.g. ["pii", "phi", "cardholder"]
+    note: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class ConsolidationPlayStep(db.Model):
+    """Tracked status of one step of the six-step consolidation play for an obligation crossover cluster."""
+
+    __tablename__ = "consolidation_play_steps"
+    __table_args__ = (UniqueConstraint("org_id", "cluster_key", "step"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    cluster_key: Mapped[str] = mapped_column(String(120))
+    step: Mapped[int] = mapped_column()  # 1..6
+    status: Mapped[str] = mapped_column(String(20), default="todo")
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class DensityAlert(db.Model):
+    """One obligation-density breach found for a forecast week (written by the density-alert digest), kept for
+    the trend history with the channels it went to."""
+
+    __tablename__ = "obligation_density_alerts"
+    __table_args__ = (Index("ix_density_alerts_org_created", "org_id", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    week_start: Mapped[dt.date] = mapped_column()
+    level: Mapped[str] = mapped_column(String(20))  # warn | critical
+    density: Mapped[int] = mapped_column()
+    threshold: Mapped[int] = mapped_column()
+    channels: Mapped[list] = mapped_column(JSON, default=list)  # [{"channel": "email", "status": "sent"}, ...]
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -5,6 +5,9 @@ of headline figures and ordered ``sections``, each a table (columns + rows). Ren
 definition into JSON (a dict, or streamed text) and CSV (streamed text); the analytics issue adds
 HTML/Markdown/PDF renderers over the same definition.
 
+Reports may also carry ``charts`` (``Chart``: bar, line or heatmap over labelled series), drawn by the HTML and
+PDF renderers, and ``notes`` (caveats every rendering repeats, e.g. that reference data is illustrative).
+
 CSV layout:
 - ``csv_layout="table"``: the first section only, header row then rows — what a spreadsheet import
   expects (evidence export, crosswalk, freshness, POA&M).
@@ -64,6 +67,34 @@ class Section:
 
 
 @dataclass
+class Series:
+    name: str
+    values: list[float]
+
+
+@dataclass
+class Chart:
+    """A picture of some of a report's figures, drawn as SVG in HTML and as a reportlab drawing in PDF.
+
+    - ``bar``: one bar group per label, one bar per series (``stacked=True`` stacks the series);
+    - ``line``: one line per series over the labels (weeks, usually);
+    - ``heatmap``: rows are the series (name = row label), columns the labels, cell = value.
+    ``threshold`` draws a horizontal reference line (capacity, alert threshold) on bar and line charts;
+    ``description`` is the chart's text alternative.
+    """
+    key: str
+    title: str
+    kind: Literal["bar", "line", "heatmap"]
+    labels: list[str]
+    series: list[Series]
+    unit: str = ""
+    stacked: bool = False
+    threshold: float | None = None
+    threshold_label: str = ""
+    description: str = ""
+
+
+@dataclass
 class Report:
     slug: str
     title: str
@@ -73,6 +104,8 @@ class Report:
     generated_at: dt.datetime
     csv_layout: Literal["table", "blocks"] = "blocks"
     filename: str = ""  # download name without extension; default zentro-<slug>
+    charts: list[Chart] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # caveats shown with every rendering (e.g. illustrative data)
 
     def section(self, key: str) -> Section:
         return next(s for s in self.sections if s.key == key)
@@ -111,8 +144,11 @@ def csv_value(value: Any) -> Any:
 # --- JSON -------------------------------------------------------------------------------------------------
 
 def _head(report: Report) -> dict:
-    return {"report": report.slug, "title": report.title, "generated_at": iso(report.generated_at),
+    head = {"report": report.slug, "title": report.title, "generated_at": iso(report.generated_at),
             "params": json_value(report.params), "summary": json_value(report.summary)}
+    if report.notes:
+        head["notes"] = list(report.notes)
+    return head
 
 
 def to_dict(report: Report) -> dict:
@@ -175,6 +211,8 @@ def iter_csv(report: Report) -> Iterator[str]:
     if report.csv_layout == "table":
         yield from block(report.sections[0], False)
         return
+    for note in report.notes:  # blocks layout only: a "table" CSV stays a plain table for imports
+        writer.writerow([f"# Note: {note}"])
     summary = Section("summary", "Summary", columns(("metric", "Metric"), ("value", "Value")),
                       [{"metric": k, "value": v} for k, v in report.summary.items() if not isinstance(v, (dict, list))])
     for i, section in enumerate([summary, *report.sections]):

@@ -186,7 +186,7 @@ FILE_FORMATS = {  # response= names of non-JSON-model answers → (content type,
     "json": ("application/json", {"type": "object"}), "oscal": ("application/json", {"type": "object"}),
     "csv": ("text/csv", {"type": "string"}), "zip": ("application/zip", _BINARY), "pdf": ("application/pdf", _BINARY),
     "pem": ("application/x-pem-file", {"type": "string"}), "ics": ("text/calendar", {"type": "string"}),
-    "html": ("text/html", {"type": "string"}),
+    "html": ("text/html", {"type": "string"}), "markdown": ("text/markdown", {"type": "string"}),
 }
 
 
