@@ -119,6 +119,42 @@ def _make_rca_run(org: Org, owner: User):
     return run
 
 
+def _make_evidence_request(org: Org, owner: User):
+    import datetime as dt
+
+    from zentro.compliance.models import EvidenceRequest
+    from zentro.platform.types import utcnow
+
+    row = EvidenceRequest(org_id=org.id, title=f"{MARK} request", controls=["SOC2:CC6.1"], owner_id=owner.id,
+                          requested_by=f"{MARK} assessor", due_at=utcnow() + dt.timedelta(days=10), note=f"{MARK} note")
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def _make_gap_remediation(org: Org, owner: User):
+    from zentro.compliance.catalog import load_catalog
+    from zentro.compliance.models import GapRemediation
+
+    taken = db.session.scalar(sa.select(sa.func.count()).select_from(GapRemediation)
+                              .where(GapRemediation.org_id == org.id))  # one row per control: called repeatedly
+    row = GapRemediation(org_id=org.id, control=load_catalog().tags_for("SOC2")[taken], status="open", owner_id=owner.id,
+                         runbook_url="https://runbooks.example.com/alpha-private", note=f"{MARK} note")
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def _make_scope_mapping(org: Org, owner: User):
+    from zentro.compliance.models import ScopeMapping
+
+    row = ScopeMapping(org_id=org.id, service_id=_make_service(org, owner).id, in_scope=True, frameworks=["SOC2"],
+                       data_classes=["pii"], note=f"{MARK} scope note")
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
 def _by_id(model, make_id):
     """Adapt a ``make_x(org_id, ...) -> id`` helper of a package's tests to a factory (org, owner) -> row."""
     return lambda org, owner: db.session.get(model, make_id(org.id))
@@ -136,6 +172,15 @@ def _models():
     from zentro.accounts.models import Membership
     from zentro.accounts.models import AssessorToken
     from zentro.compliance.models import Attestation, ControlException, EvidenceBundle, Policy, Vendor
+    from zentro.compliance.models import EvidenceRequest
+    from tests.compliance.test_checkpoints import make_audit_checkpoint
+    from zentro.compliance.models import AuditCheckpoint
+    from tests.compliance.analytics_helpers import staffing_action
+    from zentro.compliance.models import StaffingAction
+    from zentro.compliance.models import GapRemediation
+    from zentro.compliance.models import ScopeMapping
+    from zentro.compliance.obligations import week_start
+    from zentro.platform.types import utcnow
     from zentro.incidents.models import Incident, RcaRun
     from zentro.ingest.models import Finding
     from zentro.reliability.models import Service
@@ -151,7 +196,14 @@ def _models():
             Approval: _by_id(Approval, make_approval),
             Remediation: lambda org, owner: db.session.get(Remediation, make_remediation(org.id)),
             CopilotThread: lambda org, owner: db.session.get(CopilotThread, make_copilot_thread(org.id, owner.id)),
-            Membership: _by_id(Membership, make_membership)}
+            Membership: _by_id(Membership, make_membership),
+            EvidenceRequest: _make_evidence_request,
+            AuditCheckpoint: lambda org, owner: db.session.get(AuditCheckpoint, make_audit_checkpoint(org.id, owner.id)),
+            GapRemediation: _make_gap_remediation,
+            StaffingAction: lambda org, owner: staffing_action(org.id, week_start(utcnow()), owner_id=owner.id,
+                                                               title=f"{MARK} staffing action"),
+            ScopeMapping: _make_scope_mapping,
+            }
 
 
 FACTORIES = _models()

@@ -81,6 +81,19 @@ CROSS_FIELD_RULES = {
     "PATCH /api/deployment/profile": "the tier sets retention minimums and (FedRAMP) the data region",
     "POST /api/governance/compliance/attestations": "due_at in the future, at most two years ahead; owner_id a member",
     "POST /api/governance/compliance/exceptions": "expires_at in the future, at most one year ahead; approver an owner/admin",
+    "POST /api/governance/compliance/evidence-requests": "dueAt after requestedAt (default now), at most two years "
+                                                          "ahead; requestedAt not in the future; ownerId a member",
+    "PATCH /api/governance/compliance/evidence-requests/{request_id}": "dueAt after the request date, at most two years "
+                                                                        "ahead; ownerId a member",
+    "POST /api/governance/compliance/evidence-requests/{request_id}/fulfil": "needs bundleId or fileRef (either one)",
+    "POST /api/governance/compliance/gap-remediations": "due_at in the future, at most two years ahead",
+    "POST /api/governance/compliance/checkpoints": "due_at at most a year back and two years ahead; owner_id a member "
+                                                    "(member role or above)",
+    "PATCH /api/governance/compliance/checkpoints/{checkpoint_id}": "due_at at most a year back and two years ahead; "
+                                                                    "owner_id a member (member role or above)",
+    "PUT /api/governance/compliance/committee-settings": "densityWarn must stay below densityCritical (merged with the "
+                                                         "stored values)",
+    "PATCH /api/governance/compliance/gap-remediations/{remediation_id}": "due_at in the future, at most two years ahead",
     "POST /api/governance/third-party/vendors": "report_expires_at required with a report, absent without, within five years",
     "PATCH /api/governance/third-party/vendors/{vendor_id}": "report_expires_at required with a report, absent without, "
                                                               "within five years",
@@ -98,6 +111,8 @@ CROSS_FIELD_RULES = {
 }
 # Operations where a 2xx needs data a generator will not guess; every other check still applies.
 NO_2XX_EXPECTED = {
+    "POST /api/governance/compliance/obligation-consolidation/steps": "needs the key of a current crossover cluster of "
+                                                                      "the org (tests/compliance/test_obligation_reports.py)",
     "POST /api/v1/services/{service_id}/dependencies": "the body names a second service by id, drawn at random",
     "POST /api/v1/services/{service_id}/sli": "a valid window (end after start, not in the future) is a cross-field rule",
     "DELETE /api/v1/services/{service_id}/dependencies/{depends_on_id}": "needs one of the 3 seeded edges among 9 id "
@@ -105,6 +120,10 @@ NO_2XX_EXPECTED = {
     "POST /api/governance/compliance/attestations": "needs a future due date, an org member as owner and a control not yet "
                                                      "assigned (one attestation per control)",
     "POST /api/governance/compliance/exceptions": "needs a future expiry within a year and an owner/admin approver by id",
+    "POST /api/governance/compliance/checkpoints": "needs a due date at most a year back and two years ahead and, when an "
+                                                   "owner is given, a member by id (tests/compliance/test_checkpoints.py)",
+    "POST /api/governance/compliance/evidence-requests": "needs a due date within two years after the request date and "
+                                                          "catalog control tags (tests/compliance/test_evidence_requests.py)",
     "POST /api/automations/dry-run": "needs exactly one of playbook_id or steps, naming this org's playbook or services by "
                                      "id (tests/automations/test_api.py)",
     "POST /api/automations/execute": "needs a fresh, unused dry-run's id with its exact 64-hex plan_hash and non-empty notes",

@@ -7,6 +7,7 @@ from zentro.accounts import service
 from zentro.accounts.models import IngestToken
 from zentro.audit.service import SYSTEM
 from zentro.automations.demo import seed_automations
+from zentro.compliance.demo_analytics import seed_analytics_demo
 from zentro.compliance.demo_registers import seed_compliance
 from zentro.extensions import db
 from zentro.incidents.demo import seed_incidents
@@ -44,6 +45,7 @@ def seed_demo(password: str) -> list[str]:
     seed_incidents(acme.id)
     seed_compliance(acme.id)  # attestations, exceptions, policies, vendors (after the evidence they cite)
     seed_automations(acme.id)  # playbooks, guardrails, approvals, executions (on the services and incidents above)
+    seed_analytics_demo(acme.id)  # scope, gap tracking, evidence requests, committee, audit season (on all of the above)
     db.session.commit()
     return [
         ("Seeded" if created_any else "Demo data already present (nothing duplicated)")

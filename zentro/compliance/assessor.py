@@ -21,6 +21,9 @@ from zentro.platform.types import iso, utcnow
 
 FRAMEWORK_PACKS = ("type-ii", "iso-assessment", "pci-dss", "hipaa", "nist-csf", "cis-v8", "cmmc-l2", "gdpr-art32",
                    "fedramp-poam")
+# compliance analytics reports an assessor may be granted (read-only views of the program and its evidence)
+ANALYTICS_REPORTS = ("obligation-ics", "risk-heatmap", "executive-summary", "exception-register", "evidence-requests",
+                     "evidence-lineage", "testing-evidence-linker", "scope-boundary", "control-ownership")
 RESOURCES: dict[str, str] = {
     "evidence-export": "compliance.export",
     "crosswalk": "compliance.crosswalk",
@@ -28,6 +31,7 @@ RESOURCES: dict[str, str] = {
     "evidence-freshness": "compliance.evidence_freshness",
     "workbook": "compliance_bundles.workbook",
     **{slug: f"compliance.{slug.replace('-', '_')}" for slug in FRAMEWORK_PACKS},
+    **{slug: f"compliance_reports.{slug.replace('-', '_')}" for slug in ANALYTICS_REPORTS},
 }
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MANAGE_TAGS = ("SOC2:CC6.2", "ISO27001:A.5.18")

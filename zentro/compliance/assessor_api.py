@@ -111,11 +111,12 @@ def revoke_assessor_token(token_id: int):
 
 
 @api_route(bp, "/assessor/<resource>", methods=("GET",), auth=("assessor_token",), tags=TAGS,
-           response=("json", "csv", "zip"),
+           response=("json", "csv", "zip", "ics", "html", "markdown", "pdf"),
            extra={"path_enum": {"resource": list(assessor.RESOURCES)}},
            summary="Read one granted resource with an assessor token (Bearer zentro_ca_…): "
                    + ", ".join(assessor.RESOURCES) + ". Takes the resource's own query parameters and answers "
-                   "in its format (JSON, CSV or ZIP). Not granted: 403; unknown: 404; every use is audited.")
+                   "in its format (JSON, CSV, ZIP, iCalendar, printable HTML, Markdown or PDF). Not granted: 403; "
+                   "unknown: 404; every use is audited.")
 def assessor_resource(resource: str):
     p = current_principal()
     endpoint = assessor.RESOURCES.get(resource)
