@@ -63,6 +63,20 @@ class ForecastQuery(ReportQuery):
                                                     "(1-52; 13 = one quarter).")
 
 
+def _framework_list_pattern() -> str:
+    """A regex for a comma-separated list of known framework slugs/keys (so generated inputs are valid ones)."""
+    import re
+
+    from zentro.compliance.catalog import FRAMEWORK_ALIASES, FRAMEWORKS
+
+    slug = "(?:" + "|".join(re.escape(a) for a in sorted(set(FRAMEWORK_ALIASES) | set(FRAMEWORKS),
+                                                        key=lambda a: (-len(a), a))) + ")"
+    return f"^(?:{slug}(?:,{slug})*)?$"
+
+
+FRAMEWORK_LIST_PATTERN = _framework_list_pattern()
+
+
 def _framework_list(value: Any) -> list[str]:
     """``"pci-dss,hipaa"`` (or a list) → catalog framework keys; unknown slugs are a validation error."""
     from zentro.compliance.catalog import load_catalog
@@ -92,7 +106,8 @@ class WhatIfQuery(ForecastQuery):
     shift_kind: Literal["attestation", "vendor_review", "vendor_report", "bundle", "checkpoint",
                         "evidence_request"] | None = Field(
         None, alias="shiftKind", description="Only shift obligations of this kind (default: all kinds).")
-    descope: str = Field("", max_length=300, description="Comma-separated framework slugs to take out of scope: "
+    descope: str = Field("", max_length=300, pattern=FRAMEWORK_LIST_PATTERN,
+                         description="Comma-separated framework slugs to take out of scope: "
                                                          "obligations only those frameworks need are dropped.")
 
     @field_validator("descope")
@@ -202,12 +217,14 @@ def render_response(d: ReportDef, report: Report, fmt: str, ctx: ReportContext):
     """The report as a Flask response in ``fmt``."""
     from flask import Response
 
-    from zentro.compliance import renderers, reporting
+    from zentro.compliance import reporting
 
     if fmt in d.custom:
         return d.custom[fmt](report, ctx)
     if fmt in ("json", "csv"):
         return reporting.respond(report, fmt, org_slug=ctx.org_slug)
+    from zentro.compliance import renderers
+
     if fmt == "html":
         return Response(renderers.to_html_document(report), mimetype="text/html")
     if fmt == "markdown":

@@ -29,12 +29,13 @@ class CalendarQuery(ForecastQuery):
             "by_kind.<kind>": "Listed obligations of each kind.",
             "weekly chart": "Obligations due per week of the horizon, one bar series per kind.",
         })
+@obl.gc_paused()  # ~100k obligations and row dicts: no full collections while they are built
 def build(ctx: ReportContext) -> Report:
     q: CalendarQuery = ctx.query  # type: ignore[assignment]
     weeks = obl.weeks_from(ctx.now, q.weeks)
     start = dt.datetime.combine(weeks[0], dt.time(), dt.timezone.utc)
     end = start + dt.timedelta(weeks=q.weeks)
-    items = [o for o in obl.open_only(obl.load(ctx.org_id, ctx.now))
+    items = [o for o in obl.open_only(obl.load(ctx.org_id, ctx.now, until=end))
              if (start <= o.due_at < end) or (q.include_overdue and o.due_at < ctx.now)]
     overdue = sum(1 for o in items if o.overdue(ctx.now))
     buckets = obl.in_weeks(items, weeks)
