@@ -22,15 +22,24 @@ Aggregation happens in SQL. Per org and request: ONE grouped query over audit_ta
 statement as conditional ``max``), and, for trends, ONE grouped query on ``(tag, week)``. Crosswalk
 equivalents are then folded in Python over the per-tag aggregates (a few hundred rows), never over audit
 rows. ``assess_all`` computes every framework from the same queries.
+
+Fast paths (each pinned against the straightforward computation by tests/compliance/test_engine_fast_paths.py):
+the weekly trend derives every control's attestation state and vendor inheritance at every week end in one pass
+over the registers (``Registers.attestation_states`` / ``inherited_flags``) instead of re-deriving each row's state
+per week; ``load_registers`` reads timestamps through ``utc_columns`` (stored text on SQLite, parsed in C); and
+inside ``shared_reads()`` the registers and grouped queries are read once for reports composed of other reports.
 """
 from __future__ import annotations
 
+import bisect
+import contextlib
+import contextvars
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from sqlalchemy import Integer, case, func, literal_column, select
+from sqlalchemy import Integer, String, case, func, literal_column, select, type_coerce
 
 from zentro.audit.models import AuditTag
 from zentro.audit.service import epoch_day
@@ -67,6 +76,36 @@ def _date(moment: dt.datetime | None) -> str:
     return moment.strftime("%Y-%m-%d") if moment else "never"
 
 
+# --- reads shared within one request --------------------------------------------------------------------------
+
+_SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("zentro_engine_shared", default=None)
+
+
+@contextlib.contextmanager
+def shared_reads() -> Iterator[None]:
+    """Inside this block the engine's reads (``load_registers`` and the grouped audit_tags queries) are memoised by
+    their arguments, so reports composed of other reports (the committee meeting pack) read the org's registers
+    and aggregates once. Only for read-only work: nothing written inside the block is seen by a repeated read.
+    Nested blocks share the outermost memo."""
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _memoised(key: tuple, compute):
+    memo = _SHARED.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 # --- the grouped queries ------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -75,7 +114,7 @@ class TagAgg:
     last: dt.datetime | None
 
 
-def tag_window_aggregates(org_id: int, windows: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[dict[str, TagAgg]]:
+def _tag_window_aggregates(org_id: int, windows: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[dict[str, TagAgg]]:
     """Per tag: evidence rows and the newest one inside each [start, end) window, in ONE grouped query.
 
     One window is the plain ``SELECT tag, count(*), max(created_at) ... WHERE org_id=:o AND created_at >= :start
@@ -103,7 +142,12 @@ def tag_window_aggregates(org_id: int, windows: Sequence[tuple[dt.datetime, dt.d
     return out
 
 
-def tag_last_evidence(org_id: int, cutoffs: Sequence[dt.datetime]) -> list[dict[str, dt.datetime]]:
+def tag_window_aggregates(org_id: int, windows: Sequence[tuple[dt.datetime, dt.datetime]]) -> list[dict[str, TagAgg]]:
+    """``_tag_window_aggregates``, memoised inside ``shared_reads()``."""
+    return _memoised(("tag_window_aggregates", org_id, tuple(windows)), lambda: _tag_window_aggregates(org_id, windows))
+
+
+def _tag_last_evidence(org_id: int, cutoffs: Sequence[dt.datetime]) -> list[dict[str, dt.datetime]]:
     """Per tag: the newest evidence strictly before each cut-off (freshness beyond the window), in ONE grouped
     query over the (org_id, tag, created_at) index: ``SELECT tag, max(created_at) ... WHERE org_id=:o AND
     created_at < :now GROUP BY tag``; earlier cut-offs (prior period, trend start) are conditional maxima."""
@@ -120,6 +164,11 @@ def tag_last_evidence(org_id: int, cutoffs: Sequence[dt.datetime]) -> list[dict[
             if row[1 + i] is not None:
                 out[i][row[0]] = row[1 + i]
     return out
+
+
+def tag_last_evidence(org_id: int, cutoffs: Sequence[dt.datetime]) -> list[dict[str, dt.datetime]]:
+    """``_tag_last_evidence``, memoised inside ``shared_reads()``."""
+    return _memoised(("tag_last_evidence", org_id, tuple(cutoffs)), lambda: _tag_last_evidence(org_id, cutoffs))
 
 
 @dataclass(frozen=True)
@@ -143,7 +192,7 @@ def trend_window(now: dt.datetime, weeks: int) -> TrendWindow:
     return TrendWindow(start_day, weeks, EPOCH + dt.timedelta(days=start_day), now)
 
 
-def tag_weekly_aggregates(org_id: int, tw: TrendWindow) -> dict[str, dict[int, TagAgg]]:
+def _tag_weekly_aggregates(org_id: int, tw: TrendWindow) -> dict[str, dict[int, TagAgg]]:
     """Per (tag, week): rows and the newest, in ONE grouped query where week = (day - start_day) / 7."""
     # the start day is inlined (an int we computed), so SELECT and GROUP BY are the same expression on PostgreSQL
     week = literal_column(f"({AuditTag.__tablename__}.day - {int(tw.start_day)}) / 7", Integer).label("week")
@@ -156,6 +205,11 @@ def tag_weekly_aggregates(org_id: int, tw: TrendWindow) -> dict[str, dict[int, T
         if 0 <= wk < tw.weeks:
             out[tag][wk] = TagAgg(int(count), last)
     return out
+
+
+def tag_weekly_aggregates(org_id: int, tw: TrendWindow) -> dict[str, dict[int, TagAgg]]:
+    """``_tag_weekly_aggregates``, memoised inside ``shared_reads()``."""
+    return _memoised(("tag_weekly_aggregates", org_id, tw), lambda: _tag_weekly_aggregates(org_id, tw))
 
 
 # --- the org's registers (small tables, read once per request) --------------------------------------------
@@ -180,8 +234,8 @@ class VendorItem:
         return self.created_at <= at and self.report_expires_at is not None and self.report_expires_at > at
 
 
-@dataclass(frozen=True)
-class AttestationItem:
+class AttestationItem(NamedTuple):
+    """One attestation row (a named tuple: a large org has tens of thousands, built on every engine read)."""
     id: int
     control: str
     status: str
@@ -242,8 +296,93 @@ class Registers:
             cached = self._policy_cache[tag] = tuple(seen.values())
         return cached
 
+    def attestation_states(self, moments: Sequence[dt.datetime]) -> dict[str, list[str]]:
+        """Per control with attestations: ``attestation_state(items, m)`` for each of the ascending ``moments``,
+        in one pass over the rows instead of one ``state_at`` per row and moment (the weekly trend asks for
+        every control at every week end). Controls without attestations are left out (their state is "none").
+
+        Why it is the same: ``AttestationItem.state_at`` gives each row one state per time interval — nothing
+        before ``created_at``; from then, if it counts as attested (status attested with an ``attested_at``),
+        "attested" from max(created_at, attested_at) until ``valid_until`` and "expired" after; before that (or
+        for ever if it does not count) "assigned" until ``due_at`` and "overdue" from it. With ``idx(t)`` = the
+        first moment index with m >= t (``bisect_left``), "t <= m" is "index >= idx(t)", so each interval is an
+        index range; a difference array per state counts the rows in that state at each moment, and the state
+        is the first one in ``ATTESTATION_PRIORITY`` with a non-zero count — what ``attestation_state`` picks."""
+        key = tuple(moments)
+        cached = self._state_cache.get(key)
+        if cached is not None:
+            return cached
+        n = len(key)
+        order = ("attested", "assigned", "overdue", "expired")
+        out: dict[str, list[str]] = {}
+        for tag, items in self.attestations.items():
+            diff = [[0] * (n + 1) for _ in order]  # attested, assigned, overdue, expired
+            att, asg, ovd, exp = diff
+            for item in items:
+                ic = bisect.bisect_left(key, item.created_at)
+                if ic >= n:
+                    continue
+                if item.status == "attested" and item.attested_at is not None:
+                    ia = max(ic, bisect.bisect_left(key, item.attested_at))
+                    iv = n if item.valid_until is None else max(ia, bisect.bisect_left(key, item.valid_until))
+                    att[ia] += 1
+                    att[iv] -= 1
+                    exp[iv] += 1
+                else:
+                    ia = n
+                idd = min(max(ic, bisect.bisect_left(key, item.due_at)), ia)
+                asg[ic] += 1
+                asg[idd] -= 1
+                ovd[idd] += 1
+                ovd[ia] -= 1
+            states = []
+            live = [0, 0, 0, 0]
+            for i in range(n):
+                for k in range(4):
+                    live[k] += diff[k][i]
+                states.append(next((order[k] for k in range(4) if live[k] > 0), "none"))
+            out[tag] = states
+        self._state_cache[key] = out
+        return out
+
+    def inherited_flags(self, moments: Sequence[dt.datetime]) -> dict[str, list[bool]]:
+        """Per tag some vendor inherits: whether any of them is valid at each ascending moment — the truth value of
+        ``gather_evidence``'s ``inherited_from`` (all the weekly trend needs; the names are only shown as of now).
+        ``VendorItem.valid_at`` holds on created_at <= m < report_expires_at, one index range per vendor."""
+        key = tuple(moments)
+        n = len(key)
+        spans = {}
+        for v in self.vendors:
+            if v.report_expires_at is None:
+                continue
+            lo, hi = bisect.bisect_left(key, v.created_at), bisect.bisect_left(key, v.report_expires_at)
+            if lo < hi:
+                spans[v.id] = (lo, hi)
+        out: dict[str, list[bool]] = {}
+        for tag, vendors in self.vendors_by_tag.items():
+            diff = [0] * (n + 1)
+            for v in vendors:
+                span = spans.get(v.id)
+                if span:
+                    diff[span[0]] += 1
+                    diff[span[1]] -= 1
+            flags, live = [], 0
+            for i in range(n):
+                live += diff[i]
+                flags.append(live > 0)
+            out[tag] = flags
+        return out
+
+    def inherited_flags_cached(self, moments: Sequence[dt.datetime]) -> dict[str, list[bool]]:
+        """``inherited_flags``, computed once per moments for these registers."""
+        key = ("inherited", tuple(moments))
+        if key not in self._state_cache:
+            self._state_cache[key] = self.inherited_flags(moments)  # type: ignore[assignment]
+        return self._state_cache[key]  # type: ignore[return-value]
+
     def __post_init__(self) -> None:
         self._policy_cache: dict[str, tuple[PolicyItem, ...]] = {}
+        self._state_cache: dict[tuple, dict[str, list[str]]] = {}
         by_tag: dict[str, list[PolicyItem]] = defaultdict(list)
         for p in self.policies:
             for t in p.tags:
@@ -256,31 +395,64 @@ class Registers:
         self.vendors_by_tag = dict(vendors)
 
 
-def load_registers(org_id: int) -> Registers:
+_UTC = dt.timezone.utc
+
+
+def utc_columns(*columns):
+    """The given UTC timestamp columns as the select reads them fastest: on SQLite as their stored text (naive UTC,
+    ISO 8601), which ``utc_value`` parses in one C call — ``UTCDateTime``'s per-value ``replace(tzinfo=...)`` costs
+    more than the query on the tens of thousands of attestation rows; elsewhere unchanged (the driver returns
+    datetimes)."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        return columns
+    return tuple(type_coerce(c, String).label(c.key) for c in columns)
+
+
+def utc_value(value):
+    """A value read through ``utc_columns`` as an aware UTC datetime (what ``UTCDateTime`` returns)."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    try:
+        return _fromiso(value + "+00:00")
+    except ValueError:  # stored with an offset or another spelling: parse it and convert
+        parsed = dt.datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=_UTC) if parsed.tzinfo is None else parsed.astimezone(_UTC)
+
+
+_fromiso = dt.datetime.fromisoformat
+
+
+def _load_registers(org_id: int) -> Registers:
     """Accepted policies, vendors, attestations and exceptions of the org (read straight from their tables)."""
     pol = db.session.execute(select(Policy.id, Policy.name, Policy.control_tags, Policy.accepted_at, Policy.updated_at)
                              .where(Policy.org_id == org_id, Policy.status == "accepted")).all()
-    ven = db.session.execute(select(Vendor.id, Vendor.name, Vendor.inherited_controls, Vendor.report_expires_at,
-                                    Vendor.created_at).where(Vendor.org_id == org_id)).all()
+    ven = db.session.execute(select(Vendor.id, Vendor.name, Vendor.inherited_controls,
+                                    *utc_columns(Vendor.report_expires_at, Vendor.created_at))
+                             .where(Vendor.org_id == org_id)).all()
     att = db.session.execute(select(Attestation.id, Attestation.control, Attestation.status, Attestation.owner_id,
-                                    Attestation.due_at, Attestation.attested_at, Attestation.valid_until,
-                                    Attestation.created_at).where(Attestation.org_id == org_id)).all()
+                                    *utc_columns(Attestation.due_at, Attestation.attested_at, Attestation.valid_until,
+                                                 Attestation.created_at)).where(Attestation.org_id == org_id)).all()
     exc = db.session.execute(select(ControlException.id, ControlException.control, ControlException.reason,
                                     ControlException.compensating_control, ControlException.status,
                                     ControlException.opened_at, ControlException.expires_at, ControlException.closed_at)
                              .where(ControlException.org_id == org_id)).all()
     attestations: dict[str, list[AttestationItem]] = defaultdict(list)
+    make, t = AttestationItem._make, utc_value
     for r in att:
-        attestations[r.control].append(AttestationItem(*r))
+        attestations[r[1]].append(make((r[0], r[1], r[2], r[3], t(r[4]), t(r[5]), t(r[6]), t(r[7]))))
     exceptions: dict[str, list[ExceptionItem]] = defaultdict(list)
     for r in exc:
         exceptions[r.control].append(ExceptionItem(*r))
     return Registers(
         policies=[PolicyItem(r.id, r.name, frozenset((r.control_tags or "").split()), r.accepted_at or r.updated_at)
                   for r in pol],
-        vendors=[VendorItem(r.id, r.name, frozenset(r.inherited_controls or []), r.report_expires_at, r.created_at)
-                 for r in ven],
+        vendors=[VendorItem(r[0], r[1], frozenset(r[2] or []), utc_value(r[3]), utc_value(r[4])) for r in ven],
         attestations=dict(attestations), exceptions=dict(exceptions))
+
+
+def load_registers(org_id: int) -> Registers:
+    """``_load_registers``, memoised inside ``shared_reads()``."""
+    return _memoised(("load_registers", org_id), lambda: _load_registers(org_id))
 
 
 # --- per-control arithmetic ---------------------------------------------------------------------------------
@@ -376,8 +548,12 @@ def edges_of(catalog: Catalog) -> dict[str, Edges]:
 
 
 def gather_evidence(control: Control, catalog: Catalog, window: dict[str, TagAgg], last: dict[str, dt.datetime],
-                    registers: Registers, at: dt.datetime, window_start: dt.datetime | None) -> Evidence:
-    """Fold the per-tag aggregates of the control's equivalents into its evidence (no database access)."""
+                    registers: Registers, at: dt.datetime, window_start: dt.datetime | None,
+                    inherited: bool | None = None) -> Evidence:
+    """Fold the per-tag aggregates of the control's equivalents into its evidence (no database access).
+
+    ``inherited``, when given, stands in for the vendor names (the trend only needs whether any vendor is valid,
+    precomputed by ``Registers.inherited_flags``): True gives a one-element placeholder, False none."""
     tag = control.tag
     edges = edges_of(catalog)[tag]
     ev = Evidence()
@@ -401,6 +577,9 @@ def gather_evidence(control: Control, catalog: Catalog, window: dict[str, TagAgg
         ev.last_policy = _newer(ev.last_policy, p.at)
         if window_start is None or p.at >= window_start:
             ev.policy_count += 1
+    if inherited is not None:
+        ev.inherited_from = ("(inherited)",) if inherited else ()
+        return ev
     vendors = registers.vendors_by_tag.get(tag)
     if vendors:
         ev.inherited_from = tuple(sorted(v.name for v in vendors if v.valid_at(at)))
@@ -444,13 +623,16 @@ def control_score(level: str, attestation: str, open_exception: bool) -> float:
     return min(score, float(EXCEPTION_CAP)) if open_exception else score
 
 
-def score_at(control: Control, ev: Evidence, registers: Registers, at: dt.datetime) -> float:
-    """Only the score (the trend's inner loop): the same arithmetic as ``score_control``."""
+def score_at(control: Control, ev: Evidence, registers: Registers, at: dt.datetime,
+             attestation: str | None = None) -> float:
+    """Only the score (the trend's inner loop): the same arithmetic as ``score_control``. ``attestation``, when
+    given, is the control's attestation state at ``at`` already derived (``Registers.attestation_states``)."""
     tag = control.tag
-    att_items = registers.attestations.get(tag)
+    if attestation is None:
+        att_items = registers.attestations.get(tag)
+        attestation = attestation_state(att_items, at) if att_items else "none"
     exc_items = registers.exceptions.get(tag)
-    return control_score(evidence_level(ev, control.freshness_days, at),
-                         attestation_state(att_items, at) if att_items else "none",
+    return control_score(evidence_level(ev, control.freshness_days, at), attestation,
                          bool(exc_items) and any(e.open_at(at) for e in exc_items))
 
 
@@ -641,6 +823,11 @@ class Snapshot:
         per_control: dict[str, list[float]] = {c.tag: [] for c in fw.controls}
         fw_tags = set(fw.tags())
         total_weight = sum(c.weight for c in fw.controls)
+        # every control's attestation state and vendor inheritance at every week end, from one pass over the
+        # registers (shared by all frameworks of the snapshot; see Registers.attestation_states)
+        moments = [tw.week_end(week) for week in range(tw.weeks)]
+        att_states = self.registers.attestation_states(moments)
+        inherited = self.registers.inherited_flags_cached(moments)
         for week in range(tw.weeks):
             events = 0
             for t in tags:
@@ -653,8 +840,11 @@ class Snapshot:
             weighted = 0.0
             passing = 0
             for c in fw.controls:
-                score = score_at(c, gather_evidence(c, self.catalog, {}, running, self.registers, at, None),
-                                 self.registers, at)
+                att = att_states.get(c.tag)
+                inh = inherited.get(c.tag)
+                score = score_at(c, gather_evidence(c, self.catalog, {}, running, self.registers, at, None,
+                                                    inh[week] if inh else False),
+                                 self.registers, at, att[week] if att else "none")
                 per_control[c.tag].append(score)
                 weighted += c.weight * score
                 passing += score >= PASSING

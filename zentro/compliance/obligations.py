@@ -21,11 +21,14 @@ Reads are column tuples, not ORM objects, so 100k source rows load in a fraction
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, true
 
 from zentro.accounts.models import Membership, User
 from zentro.compliance.models import (AuditCheckpoint, Attestation, CommitteeSettings, EvidenceBundle,
@@ -124,11 +127,63 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
-def load(org_id: int, now: dt.datetime, *, include_done: bool = False,
-         config: CommitteeConfig | None = None, kinds: Sequence[str] | None = None) -> list[Obligation]:
+def _rows(query):
+    """Column tuples through the Core connection (no ORM row loading: a third of the time at 100k rows)."""
+    return db.session.connection().execute(query)
+
+
+@contextmanager
+def gc_paused():
+    """No cyclic garbage collection inside the block: building ~100k small objects (obligations, report rows)
+    otherwise triggers full collections that re-scan every one of them (a quarter of a large report's time).
+    Nothing built here forms reference cycles; collection resumes (and catches up) after the block."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+_ORDER = attrgetter("due_at", "key")
+
+
+def load(org_id: int, now: dt.datetime, *, include_done: bool = False, until: dt.datetime | None = None,
+         since: dt.datetime | None = None, due_from: dt.datetime | None = None, config: CommitteeConfig | None = None,
+         kinds: Sequence[str] | None = None) -> list[Obligation]:
     """Every open obligation of the org (overdue ones included), plus completed ones with ``include_done``;
-    sorted by due date, then key."""
+    sorted by due date, then key.
+
+    ``until`` leaves out open obligations due after it, ``since`` completed ones finished before it and
+    ``due_from`` every obligation (open or completed) due before it; all are applied in SQL, so a report over a
+    horizon reads only the rows it needs."""
+    with gc_paused():
+        return _load(org_id, now, include_done, until, since, due_from, config, kinds)
+
+
+def _load(org_id: int, now: dt.datetime, include_done: bool, until: dt.datetime | None, since: dt.datetime | None,
+          due_from: dt.datetime | None, config: CommitteeConfig | None,
+          kinds: Sequence[str] | None) -> list[Obligation]:
     config = config or committee_config(org_id)
+    fw_memo: dict[tuple, tuple[str, ...]] = {}
+
+    def fws(controls: tuple[str, ...]) -> tuple[str, ...]:
+        got = fw_memo.get(controls)
+        if got is None:
+            got = fw_memo[controls] = frameworks_of(controls)
+        return got
+
+    def due_by(column):
+        cond = column <= until if until is not None else column.is_not(None)
+        return and_(cond, column >= due_from) if due_from is not None else cond
+
+    def due_after(column):
+        return column >= due_from if due_from is not None else true()
+
+    def done_since(column):
+        return column >= since if since is not None else true()
+
     effort = config.effort_hours
     emails = owner_emails(org_id)
     wanted = set(kinds or KINDS)
@@ -136,95 +191,109 @@ def load(org_id: int, now: dt.datetime, *, include_done: bool = False,
     add = out.append
 
     if "attestation" in wanted:
-        rows = db.session.execute(select(Attestation.id, Attestation.control, Attestation.owner_id, Attestation.status,
-                                         Attestation.due_at, Attestation.valid_until, Attestation.attested_at)
-                                  .where(Attestation.org_id == org_id))
+        attested = Attestation.status == "attested"
+        conds = [and_(~attested, due_by(Attestation.due_at)), and_(attested, due_by(Attestation.valid_until))]
+        if include_done:
+            conds.append(and_(attested, done_since(Attestation.attested_at), due_after(Attestation.due_at)))
+        rows = _rows(select(Attestation.id, Attestation.control, Attestation.owner_id, Attestation.status,
+                            Attestation.due_at, Attestation.valid_until, Attestation.attested_at)
+                     .where(Attestation.org_id == org_id, or_(*conds)))
         hours = effort["attestation"]
         for aid, control, owner_id, status, due_at, valid_until, attested_at in rows:
-            fw = (framework_of(control),)
+            fw = fws((control,))
             owner = emails.get(owner_id, "") if owner_id else ""
             if status == "attested":
-                if include_done:
+                if include_done and attested_at is not None and (since is None or attested_at >= since) \
+                        and (due_from is None or due_at >= due_from):
                     add(Obligation(f"attestation:{aid}", "attestation", f"Attest {control}", fw, (control,), owner_id,
-                                   owner, _aware(due_at), hours, "done", aid, f"/compliance/attestations/{aid}",
-                                   _aware(attested_at)))
-                if valid_until is not None:
+                                   owner, due_at, hours, "done", aid, f"/compliance/attestations/{aid}",
+                                   attested_at))
+                if valid_until is not None and (until is None or valid_until <= until) \
+                        and (due_from is None or valid_until >= due_from):
                     add(Obligation(f"attestation-renewal:{aid}", "attestation", f"Renew attestation of {control}", fw,
-                                   (control,), owner_id, owner, _aware(valid_until), hours, "open", aid,
+                                   (control,), owner_id, owner, valid_until, hours, "open", aid,
                                    f"/compliance/attestations/{aid}"))
             else:
                 add(Obligation(f"attestation:{aid}", "attestation", f"Attest {control}", fw, (control,), owner_id,
-                               owner, _aware(due_at), hours, "open", aid, f"/compliance/attestations/{aid}"))
+                               owner, due_at, hours, "open", aid, f"/compliance/attestations/{aid}"))
 
     if wanted & {"vendor_review", "vendor_report"}:
-        rows = db.session.execute(select(Vendor.id, Vendor.name, Vendor.owner_id, Vendor.next_review_at,
-                                         Vendor.report_expires_at, Vendor.inherited_controls, Vendor.report_type)
-                                  .where(Vendor.org_id == org_id))
+        rows = _rows(select(Vendor.id, Vendor.name, Vendor.owner_id, Vendor.next_review_at,
+                            Vendor.report_expires_at, Vendor.inherited_controls, Vendor.report_type)
+                     .where(Vendor.org_id == org_id,
+                            or_(due_by(Vendor.next_review_at), due_by(Vendor.report_expires_at))))
         for vid, name, owner_id, next_review, report_expires, inherited, report_type in rows:
             controls = tuple(inherited or ())
-            fw = frameworks_of(controls)
+            fw = fws(controls)
             owner = emails.get(owner_id, "") if owner_id else ""
-            if next_review is not None and "vendor_review" in wanted:
+            if next_review is not None and "vendor_review" in wanted and (until is None or next_review <= until) \
+                    and (due_from is None or next_review >= due_from):
                 add(Obligation(f"vendor-review:{vid}", "vendor_review", f"Review vendor {name}", fw, controls,
-                               owner_id, owner, _aware(next_review), effort["vendor_review"], "open", vid,
+                               owner_id, owner, next_review, effort["vendor_review"], "open", vid,
                                f"/compliance/vendors/{vid}"))
-            if report_expires is not None and "vendor_report" in wanted:
+            if report_expires is not None and "vendor_report" in wanted and (until is None or report_expires <= until) \
+                    and (due_from is None or report_expires >= due_from):
                 label = report_type or "assurance"
                 add(Obligation(f"vendor-report:{vid}", "vendor_report", f"Collect renewed {label} report from {name}",
-                               fw, controls, owner_id, owner, _aware(report_expires), effort["vendor_report"], "open",
+                               fw, controls, owner_id, owner, report_expires, effort["vendor_report"], "open",
                                vid, f"/compliance/vendors/{vid}"))
 
     if "bundle" in wanted and config.bundle_cadence_days > 0:
-        out.extend(_bundles(org_id, now, config, include_done))
+        out.extend(o for o in _bundles(org_id, now, config, include_done, until, since)
+                   if due_from is None or o.due_at >= due_from)
 
     if "checkpoint" in wanted:
-        rows = db.session.execute(select(AuditCheckpoint.id, AuditCheckpoint.name, AuditCheckpoint.framework,
-                                         AuditCheckpoint.owner_id, AuditCheckpoint.due_at, AuditCheckpoint.status,
-                                         AuditCheckpoint.done_at)
-                                  .where(AuditCheckpoint.org_id == org_id))
+        conds = [and_(AuditCheckpoint.status != "done", due_by(AuditCheckpoint.due_at))]
+        if include_done:
+            conds.append(and_(AuditCheckpoint.status == "done", done_since(AuditCheckpoint.done_at),
+                              due_after(AuditCheckpoint.due_at)))
+        rows = _rows(select(AuditCheckpoint.id, AuditCheckpoint.name, AuditCheckpoint.framework,
+                            AuditCheckpoint.owner_id, AuditCheckpoint.due_at, AuditCheckpoint.status,
+                            AuditCheckpoint.done_at)
+                     .where(AuditCheckpoint.org_id == org_id, or_(*conds)))
         for cid, name, framework, owner_id, due_at, status, done_at in rows:
-            status = "done" if status == "done" else "open"
-            if status == "done" and not include_done:
-                continue
             add(Obligation(f"checkpoint:{cid}", "checkpoint", name, (framework,), (), owner_id,
-                           emails.get(owner_id, "") if owner_id else "", _aware(due_at), effort["checkpoint"], status,
-                           cid, "/compliance/checkpoints", _aware(done_at)))
+                           emails.get(owner_id, "") if owner_id else "", due_at, effort["checkpoint"],
+                           "done" if status == "done" else "open", cid, "/compliance/checkpoints", done_at))
 
     if "evidence_request" in wanted:
+        conds = [and_(EvidenceRequest.status == "open", due_by(EvidenceRequest.due_at))]
+        if include_done:
+            conds.append(and_(EvidenceRequest.status == "fulfilled", done_since(EvidenceRequest.fulfilled_at),
+                              due_after(EvidenceRequest.due_at)))
         q = select(EvidenceRequest.id, EvidenceRequest.title, EvidenceRequest.controls, EvidenceRequest.owner_id,
                    EvidenceRequest.due_at, EvidenceRequest.status, EvidenceRequest.fulfilled_at
-                   ).where(EvidenceRequest.org_id == org_id)
-        q = q.where(EvidenceRequest.status != "cancelled")
-        if not include_done:
-            q = q.where(EvidenceRequest.status == "open")
-        for rid, title, controls, owner_id, due_at, status, fulfilled_at in db.session.execute(q):
+                   ).where(EvidenceRequest.org_id == org_id, or_(*conds))
+        for rid, title, controls, owner_id, due_at, status, fulfilled_at in _rows(q):
             controls = tuple(controls or ())
-            add(Obligation(f"evidence-request:{rid}", "evidence_request", title, frameworks_of(controls), controls,
-                           owner_id, emails.get(owner_id, "") if owner_id else "", _aware(due_at),
+            add(Obligation(f"evidence-request:{rid}", "evidence_request", title, fws(controls), controls,
+                           owner_id, emails.get(owner_id, "") if owner_id else "", due_at,
                            effort["evidence_request"], "open" if status == "open" else "done", rid,
-                           f"/compliance/evidence-requests/{rid}", _aware(fulfilled_at)))
+                           f"/compliance/evidence-requests/{rid}", fulfilled_at))
 
-    out.sort(key=lambda o: (o.due_at, o.key))
+    out.sort(key=_ORDER)
     return out
 
 
-def _bundles(org_id: int, now: dt.datetime, config: CommitteeConfig, include_done: bool) -> list[Obligation]:
+def _bundles(org_id: int, now: dt.datetime, config: CommitteeConfig, include_done: bool,
+             until: dt.datetime | None = None, since: dt.datetime | None = None) -> list[Obligation]:
     """The next scheduled evidence bundles: the last evidence bundle + cadence, then every cadence, up to
     ``BUNDLE_HORIZON_DAYS`` ahead (the first is due now when the org never made one). Done = bundles made."""
     cadence = dt.timedelta(days=config.bundle_cadence_days)
     hours = config.effort_hours["bundle"]
     out: list[Obligation] = []
     if include_done:
-        for bid, created in db.session.execute(select(EvidenceBundle.id, EvidenceBundle.created_at)
-                                               .where(EvidenceBundle.org_id == org_id,
-                                                      EvidenceBundle.kind == "evidence")):
-            created = _aware(created)
+        q = select(EvidenceBundle.id, EvidenceBundle.created_at).where(EvidenceBundle.org_id == org_id,
+                                                                       EvidenceBundle.kind == "evidence")
+        if since is not None:
+            q = q.where(EvidenceBundle.created_at >= since)
+        for bid, created in db.session.execute(q):
             out.append(Obligation(f"bundle-made:{bid}", "bundle", "Evidence bundle", (), (), None, "", created, hours,
                                   "done", bid, f"/compliance/bundles/{bid}", created))
     last = db.session.scalar(select(func.max(EvidenceBundle.created_at))
                              .where(EvidenceBundle.org_id == org_id, EvidenceBundle.kind == "evidence"))
     due = _aware(last) + cadence if last is not None else now
-    end = now + dt.timedelta(days=BUNDLE_HORIZON_DAYS)
+    end = min(now + dt.timedelta(days=BUNDLE_HORIZON_DAYS), until or now + dt.timedelta(days=BUNDLE_HORIZON_DAYS))
     while due <= end:
         out.append(Obligation(f"bundle:{due.date().isoformat()}", "bundle", "Scheduled evidence bundle", (), (), None,
                               "", due, hours, "open", None, "/compliance/bundles"))

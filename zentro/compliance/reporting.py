@@ -25,6 +25,7 @@ import datetime as dt
 import io
 import json
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Literal
 
 from pydantic import Field
@@ -161,27 +162,66 @@ def to_dict(report: Report) -> dict:
     return out
 
 
+def _json_default(value: Any) -> Any:
+    """``json_value`` for the values the encoder cannot write itself (dates and datetimes)."""
+    if isinstance(value, dt.datetime):
+        return iso(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ROW_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_json_default)
+
+
+def _row_values(keys: list[str]) -> Callable[[dict], tuple]:
+    """A function returning a row's values for ``keys`` in order (missing keys read as None, like ``row.get``)."""
+    if not keys:
+        return lambda row: ()
+    fast = itemgetter(*keys)
+    single = len(keys) == 1
+
+    def values(row: dict) -> tuple:
+        try:
+            got = fast(row)
+        except KeyError:
+            return tuple(row.get(k) for k in keys)
+        return (got,) if single else got
+    return values
+
+
 def iter_json(report: Report) -> Iterator[str]:
-    """The same document as ``to_dict``, as text chunks; rows are read and written a few hundred at a time."""
+    """The same document as ``to_dict``, as text chunks; rows are read and written a few hundred at a time (one
+    encoder call per chunk; dates and datetimes are written as ``json_value`` writes them)."""
+    encode = _ROW_ENCODER.encode
     head = json.dumps(_head(report), separators=(",", ":"))
     yield head[:-1] + ',"sections":{'
     for i, s in enumerate(report.sections):
         meta = {"title": s.title, "columns": [{"key": c.key, "title": c.title} for c in s.columns]}
         yield ("," if i else "") + json.dumps(s.key) + ":" + json.dumps(meta, separators=(",", ":"))[:-1] + ',"rows":['
-        buf: list[str] = []
+        keys = [c.key for c in s.columns]
+        values = _row_values(keys)
+        chunk: list[dict] = []
         first = True
         for row in s.iter_rows():
-            text = json.dumps({c.key: json_value(row.get(c.key)) for c in s.columns}, separators=(",", ":"))
-            buf.append(text if first else "," + text)
-            first = False
-            if len(buf) >= CHUNK_ROWS:
-                yield "".join(buf)
-                buf = []
-        yield "".join(buf) + "]}"
+            chunk.append(dict(zip(keys, values(row))))
+            if len(chunk) >= CHUNK_ROWS:
+                text = encode(chunk)[1:-1]
+                yield text if first else "," + text
+                first = False
+                chunk = []
+        if chunk:
+            text = encode(chunk)[1:-1]
+            yield (text if first else "," + text) + "]}"
+        else:
+            yield "]}"
     yield "}}"
 
 
 # --- CSV --------------------------------------------------------------------------------------------------
+
+_CSV_PLAIN = frozenset((str, int, float))  # written as they are (csv_value returns them unchanged)
+
 
 def iter_csv(report: Report) -> Iterator[str]:
     buf = io.StringIO()
@@ -202,10 +242,16 @@ def iter_csv(report: Report) -> Iterator[str]:
             yield flush()
             yield from fast
             return
-        for n, row in enumerate(section.iter_rows(), 1):
-            writer.writerow([csv_value(row.get(c.key)) for c in section.columns])
-            if n % CHUNK_ROWS == 0:
+        values = _row_values([c.key for c in section.columns])
+        plain = _CSV_PLAIN
+        chunk: list[list] = []
+        for row in section.iter_rows():
+            chunk.append([v if type(v) in plain else csv_value(v) for v in values(row)])
+            if len(chunk) >= CHUNK_ROWS:
+                writer.writerows(chunk)
+                chunk = []
                 yield flush()
+        writer.writerows(chunk)
         yield flush()
 
     if report.csv_layout == "table":

@@ -29,8 +29,8 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
+            return value.replace(tzinfo=_UTC)
+        return value.astimezone(_UTC)
 
 
 _UTC = dt.timezone.utc
