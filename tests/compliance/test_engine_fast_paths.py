@@ -2,7 +2,7 @@
 
 * the weekly trend (``Registers.attestation_states`` / ``inherited_flags``, one pass over the rows) against
   ``attestation_state`` and ``gather_evidence`` per control and week end;
-* ``load_registers`` reading timestamps through ``utc_columns`` / ``utc_value`` against the ORM rows;
+* ``load_registers`` reading column tuples against the ORM rows;
 * ``_program.vendor_health_series`` against the per-vendor ``healthy_at`` / ``status_at`` loops;
 * ``shared_reads`` (the committee meeting pack's memo) against fresh reads."""
 from __future__ import annotations
@@ -120,8 +120,6 @@ def test_registers_read_like_the_orm_rows(org):
     assert [tuple(i) for i in got] == [(r.id, r.control, r.status, r.owner_id, r.due_at, r.attested_at,
                                         r.valid_until, r.created_at) for r in sorted(rows, key=lambda r: r.id)]
     assert all(i.created_at.tzinfo is not None for i in got)
-    assert engine.utc_value("2025-06-30 12:00:00") == dt.datetime(2025, 6, 30, 12, tzinfo=dt.timezone.utc)
-    assert engine.utc_value("2025-06-30T14:00:00+02:00") == dt.datetime(2025, 6, 30, 12, tzinfo=dt.timezone.utc)
 
 
 def test_vendor_health_series_matches_the_per_vendor_loops(org):

@@ -1,6 +1,7 @@
 """Demo data for the program reports: gap remediation rows linked to the demo playbooks and service runbooks
 (open, in progress, one overdue, two done in recent weeks, one won't fix), plus one accepted policy allowing the
-api-gateway restart playbook so the queue's suggestion column shows a playbook suggestion.
+edge block playbook on the api-gateway so the queue's suggestion column shows a playbook suggestion. (Not the
+api-gateway restart: the automations demo leaves that one approved without a policy, as a policy suggestion.)
 
 Rows are written with their audit events at the times they happened (the services refuse past due dates, and the
 demo needs an overdue row). Idempotent: an org that already has gap remediation rows is left alone. Runs after the
@@ -24,7 +25,7 @@ from zentro.platform.types import iso, utcnow
 from zentro.reliability.models import Service
 
 DAY = dt.timedelta(days=1)
-POLICY_NAME = "Availability incident restarts"
+POLICY_NAME = "Edge blocks during abuse incidents"
 
 
 def seed_program(org_id: int, now: dt.datetime | None = None) -> list[str]:
@@ -41,12 +42,12 @@ def seed_program(org_id: int, now: dt.datetime | None = None) -> list[str]:
 
     if not db.session.scalar(select(Policy.id).where(Policy.org_id == org_id, Policy.name == POLICY_NAME)):
         pol = att.create_policy(org_id, name=POLICY_NAME, actor=member, now=now - 20 * DAY,
-                                description="On-call may restart the api-gateway during an availability incident "
-                                            "without a change ticket; the restart is recorded and reviewed.",
-                                control_tags=["SOC2:CC7.4", "ISO27001:A.5.26"], actions=["restart:api-gateway"])
+                                description="On-call may block an abusive address range at the api-gateway edge during "
+                                            "an incident without a change ticket; the block is recorded and reviewed.",
+                                control_tags=["SOC2:CC6.6", "ISO27001:A.8.20"], actions=["block_address:api-gateway"])
         att.transition_policy(org_id, pol.id, "review", user_id=member_id, actor=member, now=now - 19 * DAY)
         att.transition_policy(org_id, pol.id, "accepted", user_id=admin_id, actor=admin, now=now - 18 * DAY)
-        done.append(f"Policy '{POLICY_NAME}' accepted (allows the api-gateway restart playbook).")
+        done.append(f"Policy '{POLICY_NAME}' accepted (allows the api-gateway edge block playbook).")
 
     # (control, status, owner, playbook name, runbook service, created days ago, due in days, closed days ago, note)
     specs = [

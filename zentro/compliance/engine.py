@@ -26,7 +26,7 @@ rows. ``assess_all`` computes every framework from the same queries.
 Fast paths (each pinned against the straightforward computation by tests/compliance/test_engine_fast_paths.py):
 the weekly trend derives every control's attestation state and vendor inheritance at every week end in one pass
 over the registers (``Registers.attestation_states`` / ``inherited_flags``) instead of re-deriving each row's state
-per week; ``load_registers`` reads timestamps through ``utc_columns`` (stored text on SQLite, parsed in C); and
+per week; ``load_registers`` reads column tuples (``AttestationItem`` is a NamedTuple built with ``_make``); and
 inside ``shared_reads()`` the registers and grouped queries are read once for reports composed of other reports.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
-from sqlalchemy import Integer, String, case, func, literal_column, select, type_coerce
+from sqlalchemy import Integer, case, func, literal_column, select
 
 from zentro.audit.models import AuditTag
 from zentro.audit.service import epoch_day
@@ -398,55 +398,31 @@ class Registers:
 _UTC = dt.timezone.utc
 
 
-def utc_columns(*columns):
-    """The given UTC timestamp columns as the select reads them fastest: on SQLite as their stored text (naive UTC,
-    ISO 8601), which ``utc_value`` parses in one C call — ``UTCDateTime``'s per-value ``replace(tzinfo=...)`` costs
-    more than the query on the tens of thousands of attestation rows; elsewhere unchanged (the driver returns
-    datetimes)."""
-    if db.session.get_bind().dialect.name != "sqlite":
-        return columns
-    return tuple(type_coerce(c, String).label(c.key) for c in columns)
-
-
-def utc_value(value):
-    """A value read through ``utc_columns`` as an aware UTC datetime (what ``UTCDateTime`` returns)."""
-    if value is None or isinstance(value, dt.datetime):
-        return value
-    try:
-        return _fromiso(value + "+00:00")
-    except ValueError:  # stored with an offset or another spelling: parse it and convert
-        parsed = dt.datetime.fromisoformat(value)
-        return parsed.replace(tzinfo=_UTC) if parsed.tzinfo is None else parsed.astimezone(_UTC)
-
-
-_fromiso = dt.datetime.fromisoformat
-
-
 def _load_registers(org_id: int) -> Registers:
     """Accepted policies, vendors, attestations and exceptions of the org (read straight from their tables)."""
     pol = db.session.execute(select(Policy.id, Policy.name, Policy.control_tags, Policy.accepted_at, Policy.updated_at)
                              .where(Policy.org_id == org_id, Policy.status == "accepted")).all()
     ven = db.session.execute(select(Vendor.id, Vendor.name, Vendor.inherited_controls,
-                                    *utc_columns(Vendor.report_expires_at, Vendor.created_at))
+                                    Vendor.report_expires_at, Vendor.created_at)
                              .where(Vendor.org_id == org_id)).all()
     att = db.session.execute(select(Attestation.id, Attestation.control, Attestation.status, Attestation.owner_id,
-                                    *utc_columns(Attestation.due_at, Attestation.attested_at, Attestation.valid_until,
-                                                 Attestation.created_at)).where(Attestation.org_id == org_id)).all()
+                                    Attestation.due_at, Attestation.attested_at, Attestation.valid_until,
+                                    Attestation.created_at).where(Attestation.org_id == org_id)).all()
     exc = db.session.execute(select(ControlException.id, ControlException.control, ControlException.reason,
                                     ControlException.compensating_control, ControlException.status,
                                     ControlException.opened_at, ControlException.expires_at, ControlException.closed_at)
                              .where(ControlException.org_id == org_id)).all()
     attestations: dict[str, list[AttestationItem]] = defaultdict(list)
-    make, t = AttestationItem._make, utc_value
+    make = AttestationItem._make
     for r in att:
-        attestations[r[1]].append(make((r[0], r[1], r[2], r[3], t(r[4]), t(r[5]), t(r[6]), t(r[7]))))
+        attestations[r[1]].append(make(r))
     exceptions: dict[str, list[ExceptionItem]] = defaultdict(list)
     for r in exc:
         exceptions[r.control].append(ExceptionItem(*r))
     return Registers(
         policies=[PolicyItem(r.id, r.name, frozenset((r.control_tags or "").split()), r.accepted_at or r.updated_at)
                   for r in pol],
-        vendors=[VendorItem(r[0], r[1], frozenset(r[2] or []), utc_value(r[3]), utc_value(r[4])) for r in ven],
+        vendors=[VendorItem(r[0], r[1], frozenset(r[2] or []), r[3], r[4]) for r in ven],
         attestations=dict(attestations), exceptions=dict(exceptions))
 
 

@@ -109,14 +109,12 @@ class RemediationRow:
 
 
 def load_vendors(org_id: int) -> list[VendorRow]:
-    expires, review, created = engine.utc_columns(Vendor.report_expires_at, Vendor.next_review_at, Vendor.created_at)
     rows = db.session.execute(select(
-        Vendor.id, Vendor.name, Vendor.risk_tier, Vendor.report_type, expires, review,
+        Vendor.id, Vendor.name, Vendor.risk_tier, Vendor.report_type, Vendor.report_expires_at, Vendor.next_review_at,
         Vendor.owner_id, Vendor.handles_phi, Vendor.baa, Vendor.handles_personal_data, Vendor.dpa,
-        created).where(Vendor.org_id == org_id).order_by(Vendor.name, Vendor.id))
-    t = engine.utc_value
-    return [VendorRow(r[0], r[1], r[2], r[3] or "none", t(r[4]), t(r[5]), r[6], bool(r[7]), bool(r[8]), bool(r[9]),
-                      bool(r[10]), t(r[11])) for r in rows]
+        Vendor.created_at).where(Vendor.org_id == org_id).order_by(Vendor.name, Vendor.id))
+    return [VendorRow(r[0], r[1], r[2], r[3] or "none", r[4], r[5], r[6], bool(r[7]), bool(r[8]), bool(r[9]),
+                      bool(r[10]), r[11]) for r in rows]
 
 
 def load_remediations(org_id: int) -> list[RemediationRow]:
