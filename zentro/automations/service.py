@@ -717,32 +717,46 @@ def create_playbook(org_id: int, data: PlaybookIn | dict, *, actor: Actor, user_
     return pb
 
 
+def _given_fields(model: type, changes: dict, nullable: tuple[str, ...] = ()) -> dict:
+    """The fields a PATCH body sets (validated with ``model``); null is refused except for ``nullable`` ones."""
+    data = validated(model, changes, {})
+    given = {k: getattr(data, k) for k in data.model_fields_set}
+    nulls = [k for k, v in given.items() if v is None and k not in nullable]
+    if nulls:
+        raise ApiError(400, "Fields may not be null.", errors=[{"loc": [k], "msg": "may not be null", "type": "value_error"}
+                                                              for k in nulls])
+    return given
+
+
+def _apply_changes(org_id: int, row, label: str, given: dict, *, actor: Actor, now: dt.datetime,
+                   audit: dict) -> None:
+    """Set the fields that differ, check the name stays unique and audit ``<label>.updated`` with from/to and
+    ``audit`` (change-management tags); a no-op records nothing."""
+    given = {k: v for k, v in given.items() if getattr(row, k) != v}
+    if not given:
+        return
+    if "name" in given:
+        _check_name(type(row), label, org_id, given["name"], row.id)
+    before = {k: getattr(row, k) for k in given}
+    for k, v in given.items():
+        setattr(row, k, v)
+    row.updated_at = now
+    _flush_unique(label, row.name)
+    record(org_id, f"{label}.updated", actor, target_type=label, target_id=row.id, control_tags=CHANGE_TAGS,
+           now=now, data={"name": row.name, **audit, "from": before, "to": given})
+    db.session.commit()
+
+
 def update_playbook(org_id: int, playbook_id: int, changes: dict, *, actor: Actor,
                     now: dt.datetime | None = None) -> Playbook:
     """Change the fields given (a PlaybookPatchIn dump); a no-op records nothing."""
     now = now or utcnow()
     pb = get_playbook(org_id, playbook_id)
-    data = validated(PlaybookPatchIn, changes, {})
-    given = {k: getattr(data, k) for k in data.model_fields_set}
-    if any(v is None for v in given.values()):
-        raise ApiError(400, "Fields may not be null.", errors=[{"loc": [k], "msg": "may not be null", "type": "value_error"}
-                                                              for k, v in given.items() if v is None])
+    given = _given_fields(PlaybookPatchIn, changes)
     if "steps" in given:
         given["steps"] = validate_steps(given["steps"])
         _services(org_id, [s["service_id"] for s in given["steps"]])
-    given = {k: v for k, v in given.items() if getattr(pb, k) != v}
-    if not given:
-        return pb
-    if "name" in given:
-        _check_name(Playbook, "playbook", org_id, given["name"], pb.id)
-    before = {k: getattr(pb, k) for k in given}
-    for k, v in given.items():
-        setattr(pb, k, v)
-    pb.updated_at = now
-    _flush_unique("playbook", pb.name)
-    record(org_id, "playbook.updated", actor, target_type="playbook", target_id=pb.id, control_tags=CHANGE_TAGS,
-           now=now, data={"name": pb.name, "from": before, "to": given})
-    db.session.commit()
+    _apply_changes(org_id, pb, "playbook", given, actor=actor, now=now, audit={})
     return pb
 
 
@@ -813,29 +827,12 @@ def update_guardrail(org_id: int, guardrail_id: int, changes: dict, *, actor: Ac
                      now: dt.datetime | None = None) -> Guardrail:
     now = now or utcnow()
     g = get_guardrail(org_id, guardrail_id)
-    data = validated(GuardrailPatchIn, changes, {})
-    given = {k: getattr(data, k) for k in data.model_fields_set}
-    nulls = [k for k, v in given.items() if v is None and k != "service_id"]
-    if nulls:
-        raise ApiError(400, "Fields may not be null.", errors=[{"loc": [k], "msg": "may not be null", "type": "value_error"}
-                                                              for k in nulls])
+    given = _given_fields(GuardrailPatchIn, changes, nullable=("service_id",))
     if given.get("service_id") is not None:
         _services(org_id, [given["service_id"]])
     if "params" in given:
         given["params"] = _guardrail_params(org_id, g.kind, given["params"])
-    given = {k: v for k, v in given.items() if getattr(g, k) != v}
-    if not given:
-        return g
-    if "name" in given:
-        _check_name(Guardrail, "guardrail", org_id, given["name"], g.id)
-    before = {k: getattr(g, k) for k in given}
-    for k, v in given.items():
-        setattr(g, k, v)
-    g.updated_at = now
-    _flush_unique("guardrail", g.name)
-    record(org_id, "guardrail.updated", actor, target_type="guardrail", target_id=g.id, control_tags=CHANGE_TAGS,
-           now=now, data={"name": g.name, "kind": g.kind, "from": before, "to": given})
-    db.session.commit()
+    _apply_changes(org_id, g, "guardrail", given, actor=actor, now=now, audit={"kind": g.kind})
     return g
 
 
