@@ -44,6 +44,7 @@ from sqlalchemy import Integer, case, func, literal_column, select
 from zentro.audit.models import AuditTag
 from zentro.audit.service import epoch_day
 from zentro.compliance.catalog import Catalog, Control, Framework, load_catalog
+from zentro.compliance import derived_cache
 from zentro.compliance.models import Attestation, ControlException, Policy, Vendor
 from zentro.extensions import db
 from zentro.platform.types import utcnow
@@ -427,8 +428,13 @@ def _load_registers(org_id: int) -> Registers:
 
 
 def load_registers(org_id: int) -> Registers:
-    """``_load_registers``, memoised inside ``shared_reads()``."""
-    return _memoised(("load_registers", org_id), lambda: _load_registers(org_id))
+    """``_load_registers``, memoised inside ``shared_reads()``. The rows are kept between requests by
+    ``derived_cache`` until one of them changes; each call gets its own ``Registers`` around them, so the
+    per-moment state caches of one request never grow another's."""
+    def fresh() -> Registers:
+        kept = derived_cache.cached("registers", org_id, lambda: _load_registers(org_id))
+        return Registers(kept.policies, kept.vendors, kept.attestations, kept.exceptions)
+    return _memoised(("load_registers", org_id), fresh)
 
 
 # --- per-control arithmetic ---------------------------------------------------------------------------------

@@ -274,3 +274,14 @@ class DensityAlert(db.Model):
     threshold: Mapped[int] = mapped_column()
     channels: Mapped[list] = mapped_column(JSON, default=list)  # [{"channel": "email", "status": "sent"}, ...]
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ComplianceRevision(db.Model):
+    """A random value that changes whenever one of the org's source rows of derived compliance data changes
+    (attestations, vendors, checkpoints, evidence requests, policies, exceptions). Database triggers (migration
+    0009) write it in the same transaction as the change, so every write path is covered, ORM or not; see
+    zentro.compliance.derived_cache. No foreign key: rows come and go with the triggers, never with the org."""
+
+    __tablename__ = "compliance_revisions"
+    org_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    revision: Mapped[int] = mapped_column(db.BigInteger)

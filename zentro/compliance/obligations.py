@@ -16,10 +16,13 @@ UIDs and the consolidation play for cluster membership. ``frameworks`` are the c
 controls belong to (a checkpoint's own framework; a bundle is program-wide: no frameworks). ``effort_hours``
 comes from the org's committee settings (``effort_hours`` per kind) or ``DEFAULT_EFFORT``.
 
-Reads are column tuples, not ORM objects, so 100k source rows load in a fraction of a second.
+Reads are column tuples, not ORM objects. The derivation (all but the scheduled bundles, which depend on ``now``)
+is kept per worker by ``zentro.compliance.derived_cache`` and reused while the org's compliance revision, its
+members' e-mails and its committee settings are unchanged.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import gc
 from collections import Counter, defaultdict
@@ -28,9 +31,10 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import func, select
 
 from zentro.accounts.models import Membership, User
+from zentro.compliance import derived_cache
 from zentro.compliance.models import (AuditCheckpoint, Attestation, CommitteeSettings, EvidenceBundle,
                                       EvidenceRequest, Vendor)
 from zentro.extensions import db
@@ -156,16 +160,51 @@ def load(org_id: int, now: dt.datetime, *, include_done: bool = False, until: dt
     sorted by due date, then key.
 
     ``until`` leaves out open obligations due after it, ``since`` completed ones finished before it and
-    ``due_from`` every obligation (open or completed) due before it; all are applied in SQL, so a report over a
-    horizon reads only the rows it needs."""
+    ``due_from`` every obligation (open or completed) due before it. They are applied to the org's whole
+    derivation, which ``derived_cache`` keeps between requests until a source row changes (the open ones by
+    bisecting their due dates), so a report pays for reading the source rows only after a change."""
     with gc_paused():
         return _load(org_id, now, include_done, until, since, due_from, config, kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    """Every non-bundle obligation of an org, open and done, each list sorted by (due date, key); shared between
+    requests through ``derived_cache`` (read-only)."""
+    open: list[Obligation]
+    open_due: list[dt.datetime]  # open[i].due_at, for bisecting a horizon
+    done: list[Obligation]
 
 
 def _load(org_id: int, now: dt.datetime, include_done: bool, until: dt.datetime | None, since: dt.datetime | None,
           due_from: dt.datetime | None, config: CommitteeConfig | None,
           kinds: Sequence[str] | None) -> list[Obligation]:
     config = config or committee_config(org_id)
+    emails = owner_emails(org_id)
+    derived = derived_cache.cached("obligations", org_id, lambda: _derive(org_id, config, emails),
+                                   check=(config, emails))
+    wanted = set(kinds or KINDS)
+    every_kind = wanted >= _DERIVED_KINDS
+    lo = bisect.bisect_left(derived.open_due, due_from) if due_from is not None else 0
+    hi = bisect.bisect_right(derived.open_due, until) if until is not None else len(derived.open)
+    out = derived.open[lo:hi] if every_kind else [o for o in derived.open[lo:hi] if o.kind in wanted]
+    if include_done:
+        out.extend(o for o in derived.done
+                   if (every_kind or o.kind in wanted)
+                   and (since is None or (o.completed_at is not None and o.completed_at >= since))
+                   and (due_from is None or o.due_at >= due_from))
+    if "bundle" in wanted and config.bundle_cadence_days > 0:
+        out.extend(o for o in _bundles(org_id, now, config, include_done, until, since)
+                   if due_from is None or o.due_at >= due_from)
+    out.sort(key=_ORDER)
+    return out
+
+
+_DERIVED_KINDS = frozenset(KINDS) - {"bundle"}
+
+
+def _derive(org_id: int, config: CommitteeConfig, emails: dict[int, str]) -> _Derived:
+    """Read the source rows once and derive every obligation but the scheduled bundles (those depend on ``now``)."""
     fw_memo: dict[tuple, tuple[str, ...]] = {}
 
     def fws(controls: tuple[str, ...]) -> tuple[str, ...]:
@@ -174,105 +213,72 @@ def _load(org_id: int, now: dt.datetime, include_done: bool, until: dt.datetime 
             got = fw_memo[controls] = frameworks_of(controls)
         return got
 
-    def due_by(column):
-        cond = column <= until if until is not None else column.is_not(None)
-        return and_(cond, column >= due_from) if due_from is not None else cond
-
-    def due_after(column):
-        return column >= due_from if due_from is not None else true()
-
-    def done_since(column):
-        return column >= since if since is not None else true()
-
     effort = config.effort_hours
-    emails = owner_emails(org_id)
-    wanted = set(kinds or KINDS)
-    out: list[Obligation] = []
-    add = out.append
+    opened: list[Obligation] = []
+    done: list[Obligation] = []
+    add, add_done = opened.append, done.append
 
-    if "attestation" in wanted:
-        attested = Attestation.status == "attested"
-        conds = [and_(~attested, due_by(Attestation.due_at)), and_(attested, due_by(Attestation.valid_until))]
-        if include_done:
-            conds.append(and_(attested, done_since(Attestation.attested_at), due_after(Attestation.due_at)))
-        rows = _rows(select(Attestation.id, Attestation.control, Attestation.owner_id, Attestation.status,
-                            Attestation.due_at, Attestation.valid_until, Attestation.attested_at)
-                     .where(Attestation.org_id == org_id, or_(*conds)))
-        hours = effort["attestation"]
-        for aid, control, owner_id, status, due_at, valid_until, attested_at in rows:
-            fw = fws((control,))
-            owner = emails.get(owner_id, "") if owner_id else ""
-            if status == "attested":
-                if include_done and attested_at is not None and (since is None or attested_at >= since) \
-                        and (due_from is None or due_at >= due_from):
-                    add(Obligation(f"attestation:{aid}", "attestation", f"Attest {control}", fw, (control,), owner_id,
-                                   owner, due_at, hours, "done", aid, f"/compliance/attestations/{aid}",
-                                   attested_at))
-                if valid_until is not None and (until is None or valid_until <= until) \
-                        and (due_from is None or valid_until >= due_from):
-                    add(Obligation(f"attestation-renewal:{aid}", "attestation", f"Renew attestation of {control}", fw,
-                                   (control,), owner_id, owner, valid_until, hours, "open", aid,
-                                   f"/compliance/attestations/{aid}"))
-            else:
-                add(Obligation(f"attestation:{aid}", "attestation", f"Attest {control}", fw, (control,), owner_id,
-                               owner, due_at, hours, "open", aid, f"/compliance/attestations/{aid}"))
+    rows = _rows(select(Attestation.id, Attestation.control, Attestation.owner_id, Attestation.status,
+                        Attestation.due_at, Attestation.valid_until, Attestation.attested_at)
+                 .where(Attestation.org_id == org_id))
+    hours = effort["attestation"]
+    for aid, control, owner_id, status, due_at, valid_until, attested_at in rows:
+        fw = fws((control,))
+        owner = emails.get(owner_id, "") if owner_id else ""
+        if status == "attested":
+            if attested_at is not None:
+                add_done(Obligation(f"attestation:{aid}", "attestation", f"Attest {control}", fw, (control,),
+                                    owner_id, owner, due_at, hours, "done", aid, f"/compliance/attestations/{aid}",
+                                    attested_at))
+            if valid_until is not None:
+                add(Obligation(f"attestation-renewal:{aid}", "attestation", f"Renew attestation of {control}", fw,
+                               (control,), owner_id, owner, valid_until, hours, "open", aid,
+                               f"/compliance/attestations/{aid}"))
+        elif due_at is not None:
+            add(Obligation(f"attestation:{aid}", "attestation", f"Attest {control}", fw, (control,), owner_id,
+                           owner, due_at, hours, "open", aid, f"/compliance/attestations/{aid}"))
 
-    if wanted & {"vendor_review", "vendor_report"}:
-        rows = _rows(select(Vendor.id, Vendor.name, Vendor.owner_id, Vendor.next_review_at,
-                            Vendor.report_expires_at, Vendor.inherited_controls, Vendor.report_type)
-                     .where(Vendor.org_id == org_id,
-                            or_(due_by(Vendor.next_review_at), due_by(Vendor.report_expires_at))))
-        for vid, name, owner_id, next_review, report_expires, inherited, report_type in rows:
-            controls = tuple(inherited or ())
-            fw = fws(controls)
-            owner = emails.get(owner_id, "") if owner_id else ""
-            if next_review is not None and "vendor_review" in wanted and (until is None or next_review <= until) \
-                    and (due_from is None or next_review >= due_from):
-                add(Obligation(f"vendor-review:{vid}", "vendor_review", f"Review vendor {name}", fw, controls,
-                               owner_id, owner, next_review, effort["vendor_review"], "open", vid,
-                               f"/compliance/vendors/{vid}"))
-            if report_expires is not None and "vendor_report" in wanted and (until is None or report_expires <= until) \
-                    and (due_from is None or report_expires >= due_from):
-                label = report_type or "assurance"
-                add(Obligation(f"vendor-report:{vid}", "vendor_report", f"Collect renewed {label} report from {name}",
-                               fw, controls, owner_id, owner, report_expires, effort["vendor_report"], "open",
-                               vid, f"/compliance/vendors/{vid}"))
+    rows = _rows(select(Vendor.id, Vendor.name, Vendor.owner_id, Vendor.next_review_at,
+                        Vendor.report_expires_at, Vendor.inherited_controls, Vendor.report_type)
+                 .where(Vendor.org_id == org_id))
+    for vid, name, owner_id, next_review, report_expires, inherited, report_type in rows:
+        controls = tuple(inherited or ())
+        fw = fws(controls)
+        owner = emails.get(owner_id, "") if owner_id else ""
+        if next_review is not None:
+            add(Obligation(f"vendor-review:{vid}", "vendor_review", f"Review vendor {name}", fw, controls,
+                           owner_id, owner, next_review, effort["vendor_review"], "open", vid,
+                           f"/compliance/vendors/{vid}"))
+        if report_expires is not None:
+            label = report_type or "assurance"
+            add(Obligation(f"vendor-report:{vid}", "vendor_report", f"Collect renewed {label} report from {name}",
+                           fw, controls, owner_id, owner, report_expires, effort["vendor_report"], "open",
+                           vid, f"/compliance/vendors/{vid}"))
 
-    if "bundle" in wanted and config.bundle_cadence_days > 0:
-        out.extend(o for o in _bundles(org_id, now, config, include_done, until, since)
-                   if due_from is None or o.due_at >= due_from)
+    rows = _rows(select(AuditCheckpoint.id, AuditCheckpoint.name, AuditCheckpoint.framework,
+                        AuditCheckpoint.owner_id, AuditCheckpoint.due_at, AuditCheckpoint.status,
+                        AuditCheckpoint.done_at)
+                 .where(AuditCheckpoint.org_id == org_id))
+    for cid, name, framework, owner_id, due_at, status, done_at in rows:
+        (add_done if status == "done" else add)(Obligation(
+            f"checkpoint:{cid}", "checkpoint", name, (framework,), (), owner_id,
+            emails.get(owner_id, "") if owner_id else "", due_at, effort["checkpoint"],
+            "done" if status == "done" else "open", cid, "/compliance/checkpoints", done_at))
 
-    if "checkpoint" in wanted:
-        conds = [and_(AuditCheckpoint.status != "done", due_by(AuditCheckpoint.due_at))]
-        if include_done:
-            conds.append(and_(AuditCheckpoint.status == "done", done_since(AuditCheckpoint.done_at),
-                              due_after(AuditCheckpoint.due_at)))
-        rows = _rows(select(AuditCheckpoint.id, AuditCheckpoint.name, AuditCheckpoint.framework,
-                            AuditCheckpoint.owner_id, AuditCheckpoint.due_at, AuditCheckpoint.status,
-                            AuditCheckpoint.done_at)
-                     .where(AuditCheckpoint.org_id == org_id, or_(*conds)))
-        for cid, name, framework, owner_id, due_at, status, done_at in rows:
-            add(Obligation(f"checkpoint:{cid}", "checkpoint", name, (framework,), (), owner_id,
-                           emails.get(owner_id, "") if owner_id else "", due_at, effort["checkpoint"],
-                           "done" if status == "done" else "open", cid, "/compliance/checkpoints", done_at))
+    q = select(EvidenceRequest.id, EvidenceRequest.title, EvidenceRequest.controls, EvidenceRequest.owner_id,
+               EvidenceRequest.due_at, EvidenceRequest.status, EvidenceRequest.fulfilled_at
+               ).where(EvidenceRequest.org_id == org_id, EvidenceRequest.status.in_(("open", "fulfilled")))
+    for rid, title, controls, owner_id, due_at, status, fulfilled_at in _rows(q):
+        controls = tuple(controls or ())
+        (add if status == "open" else add_done)(Obligation(
+            f"evidence-request:{rid}", "evidence_request", title, fws(controls), controls,
+            owner_id, emails.get(owner_id, "") if owner_id else "", due_at,
+            effort["evidence_request"], "open" if status == "open" else "done", rid,
+            f"/compliance/evidence-requests/{rid}", fulfilled_at))
 
-    if "evidence_request" in wanted:
-        conds = [and_(EvidenceRequest.status == "open", due_by(EvidenceRequest.due_at))]
-        if include_done:
-            conds.append(and_(EvidenceRequest.status == "fulfilled", done_since(EvidenceRequest.fulfilled_at),
-                              due_after(EvidenceRequest.due_at)))
-        q = select(EvidenceRequest.id, EvidenceRequest.title, EvidenceRequest.controls, EvidenceRequest.owner_id,
-                   EvidenceRequest.due_at, EvidenceRequest.status, EvidenceRequest.fulfilled_at
-                   ).where(EvidenceRequest.org_id == org_id, or_(*conds))
-        for rid, title, controls, owner_id, due_at, status, fulfilled_at in _rows(q):
-            controls = tuple(controls or ())
-            add(Obligation(f"evidence-request:{rid}", "evidence_request", title, fws(controls), controls,
-                           owner_id, emails.get(owner_id, "") if owner_id else "", due_at,
-                           effort["evidence_request"], "open" if status == "open" else "done", rid,
-                           f"/compliance/evidence-requests/{rid}", fulfilled_at))
-
-    out.sort(key=_ORDER)
-    return out
+    opened.sort(key=_ORDER)
+    done.sort(key=_ORDER)
+    return _Derived(opened, [o.due_at for o in opened], done)
 
 
 def _bundles(org_id: int, now: dt.datetime, config: CommitteeConfig, include_done: bool,

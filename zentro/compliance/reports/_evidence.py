@@ -14,7 +14,7 @@ from zentro.audit.models import AuditEvent
 from zentro.compliance import engine
 from zentro.compliance.catalog import load_catalog
 from zentro.compliance.models import (Attestation, AuditCheckpoint, ControlException, EvidenceBundle,
-                                      EvidenceRequest, GapRemediation, Policy, ScopeMapping, Vendor)
+                                      EvidenceRequest, GapRemediation, Policy, ScopeMapping)
 from zentro.extensions import db
 
 LINK_ACTION = "compliance.test_evidence.linked"
@@ -49,66 +49,10 @@ def framework_of(tag: str) -> str:
 
 # --- the engine, once per report ---------------------------------------------------------------------------
 
-def registers_now(org_id: int, now: dt.datetime) -> engine.Registers:
-    """The engine's registers reduced to what scoring *as of now* reads, with the same results as
-    ``engine.load_registers`` for ``at == now``:
-
-    * attestations: per control, ONE grouped query yields at most one synthetic item per derived state (attested:
-      the latest valid_until; expired: the latest valid_until; assigned and overdue: the earliest due date) —
-      exactly the state ``engine.attestation_state`` picks and the date ``engine._attestation_date`` reports —
-      instead of every attestation row (tens of thousands in a large org);
-    * vendors: only those whose report is valid now (the only ones inheritance reads at ``now``);
-    * accepted policies and exceptions as the engine reads them (small tables)."""
-    from sqlalchemy import and_, case, or_
-
-    A = Attestation
-    counted = and_(A.status == "attested", A.attested_at.is_not(None), A.attested_at <= now)
-    kind = case((A.created_at > now, 0),  # not yet created at now: ignored
-                (and_(counted, or_(A.valid_until.is_(None), A.valid_until > now)), 1),  # attested
-                (counted, 2),  # expired
-                (A.due_at > now, 3),  # assigned (or rejected), not yet due
-                else_=4)  # overdue
-    sub = select(A.control, kind.label("kind"), A.valid_until, A.due_at).where(A.org_id == org_id).subquery()
-    rows = db.session.execute(select(sub.c.control, sub.c.kind, func.max(sub.c.valid_until), func.min(sub.c.due_at))
-                              .group_by(sub.c.control, sub.c.kind)).all()
-    epoch = engine.EPOCH
-    attestations: dict[str, list[engine.AttestationItem]] = {}
-    for control, k, valid_until, due in rows:
-        if k in (1, 2):
-            item = engine.AttestationItem(0, control, "attested", None, epoch, epoch, aware(valid_until), epoch)
-        elif k in (3, 4):
-            item = engine.AttestationItem(0, control, "assigned", None, aware(due), None, None, epoch)
-        else:
-            continue
-        attestations.setdefault(control, []).append(item)
-    pol = db.session.execute(select(Policy.id, Policy.name, Policy.control_tags, Policy.accepted_at, Policy.updated_at)
-                             .where(Policy.org_id == org_id, Policy.status == "accepted")).all()
-    # valid now: inheritance at ``now`` reads nothing else (the dates are placeholders that keep them valid at now)
-    ven = db.session.execute(select(Vendor.id, Vendor.name, Vendor.inherited_controls)
-                             .where(Vendor.org_id == org_id, Vendor.report_expires_at > now,
-                                    Vendor.created_at <= now, Vendor.inherited_controls.is_not(None))).all()
-    exc = db.session.execute(select(ControlException.id, ControlException.control, ControlException.reason,
-                                    ControlException.compensating_control, ControlException.status,
-                                    ControlException.opened_at, ControlException.expires_at, ControlException.closed_at)
-                             .where(ControlException.org_id == org_id)).all()
-    exceptions: dict[str, list[engine.ExceptionItem]] = {}
-    for r in exc:
-        exceptions.setdefault(r.control, []).append(engine.ExceptionItem(*r))
-    return engine.Registers(
-        policies=[engine.PolicyItem(r.id, r.name, frozenset((r.control_tags or "").split()),
-                                    r.accepted_at or r.updated_at) for r in pol],
-        vendors=[engine.VendorItem(r.id, r.name, frozenset(r.inherited_controls or []), now + dt.timedelta(days=1),
-                                   epoch) for r in ven if r.inherited_controls],
-        attestations=attestations, exceptions=exceptions)
-
-
 def snapshot_now(org_id: int, now: dt.datetime, period_days: int = engine.DEFAULT_PERIOD_DAYS) -> engine.Snapshot:
-    """``engine.snapshot`` (no trend) with ``registers_now``: the same scores and reasons as of ``now``."""
-    catalog = load_catalog()
-    start = now - dt.timedelta(days=period_days)
-    (window,) = engine.tag_window_aggregates(org_id, [(start, now)])
-    (last,) = engine.tag_last_evidence(org_id, [now])
-    return engine.Snapshot(org_id, now, period_days, start, window, last, registers_now(org_id, now), catalog)
+    """``engine.snapshot`` as of ``now`` (no trend): its registers come from the derived-data cache, so after the
+    first read this is the two grouped audit_tags queries."""
+    return engine.snapshot(org_id, period_days, now)
 
 
 def assess_controls(org_id: int, now: dt.datetime, tags: Iterable[str] | None = None,

@@ -6,9 +6,10 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
+from zentro.compliance import engine
 from zentro.compliance import obligations as obl
 from zentro.compliance.catalog import FRAMEWORKS, load_catalog
-from zentro.compliance.models import VENDOR_TIERS, Attestation, ControlException, GapRemediation, Vendor
+from zentro.compliance.models import VENDOR_TIERS, ControlException, GapRemediation, Vendor
 from zentro.compliance.report_registry import ReportContext, ReportQuery, report
 from zentro.compliance.reporting import Chart, Report, Section, Series, columns
 from zentro.compliance.reports._controls import FrameworkFilter, accountable_owner, scope_frameworks, slug
@@ -23,6 +24,10 @@ class OwnershipQuery(ReportQuery, FrameworkFilter):
 
 def _aware(moment):
     return obl._aware(moment)
+
+
+def _newest(item) -> tuple:
+    return _aware(item.created_at), item.id
 
 
 @report("control-ownership", title="Control ownership (RACI)", category="Scope & controls", query=OwnershipQuery,
@@ -66,13 +71,9 @@ def build(ctx: ReportContext) -> Report:
     requested = [k for k in FRAMEWORKS if k in q.frameworks]
     base = requested or list(in_scope)
 
-    latest: dict[str, tuple] = {}
-    for row in db.session.execute(select(Attestation.control, Attestation.owner_id, Attestation.status,
-                                         Attestation.due_at, Attestation.valid_until, Attestation.created_at,
-                                         Attestation.id).where(Attestation.org_id == org)):
-        cur = latest.get(row.control)
-        if cur is None or (_aware(row.created_at), row.id) > (_aware(cur.created_at), cur.id):
-            latest[row.control] = row
+    # the engine's registers (kept by the derived-data cache): every attestation, grouped by control
+    latest = {control: max(items, key=_newest)
+              for control, items in engine.load_registers(org).attestations.items() if items}
     consulted: dict[str, list[str]] = defaultdict(list)
     for control, approver_id in db.session.execute(select(ControlException.control, ControlException.approver_id).where(
             ControlException.org_id == org, ControlException.status == "open", ControlException.expires_at > now)):
