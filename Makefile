@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PYTEST_ARGS ?=
+# pytest-xdist: one worker per core, each with its own test database; idle workers steal queued tests
+# (make test PYTEST_ARGS= runs serially)
+PYTEST_ARGS ?= -n auto --dist worksteal
 HOST ?= 127.0.0.1
 PORT ?= 5000
 

@@ -22,7 +22,6 @@ from tests.compliance.analytics_helpers import get_report
 
 REPORTS = registry.discover()
 SLUGS = sorted(REPORTS)
-CASES = [(slug, fmt) for slug in SLUGS for fmt in REPORTS[slug].formats]
 
 
 def seed_everything(org_id: int, now: dt.datetime) -> None:
@@ -157,10 +156,12 @@ def test_registering_a_report_checks_what_it_declares():
 
 # --- every report, every format -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("slug,fmt", CASES)
-def test_each_format_parses_on_the_demo_dataset(app, seeded, slug, fmt):
+@pytest.mark.parametrize("slug", SLUGS)
+def test_each_format_parses_on_the_demo_dataset(app, seeded, slug):
+    """Every format of the report (one demo seed per report, not per format: the seed is most of the time)."""
     headers, _ = seeded
-    check_format(slug, fmt, get_report(app.test_client(), slug, headers=headers, format=fmt))
+    for fmt in REPORTS[slug].formats:
+        check_format(slug, fmt, get_report(app.test_client(), slug, headers=headers, format=fmt))
 
 
 @pytest.mark.parametrize("slug", SLUGS)
