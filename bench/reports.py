@@ -20,8 +20,9 @@ each answers in under a second).
      waits, and what every request cost before the cache;
    - *warm*: median of ``--rounds`` requests after that one, with no change in between: what every other reader
      waits (the cache still checks the org's revision on each request, and builds and renders the report).
-   Prints both in seconds and as ratios to the baseline, and whether the warm median meets the 1 s aim; writes
-   bench/results/<UTC>-reports.json. Nothing asserts.
+   Prints both in seconds, as ratios to the baseline and converted to the reference machine speed (the baseline
+   of the run that first checked the aim, ``REFERENCE_BASELINE_S``), and whether the warm median meets the 1 s
+   aim here and at the reference speed; writes bench/results/<UTC>-reports.json. Nothing asserts.
 
     --db PATH keeps the seeded SQLite file for the next run (profiling); --profile prints a cProfile of one warm
     request per report format.
@@ -45,6 +46,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 AIM_SECONDS = 1.0
+# The baseline when the 1 s aim was first measured (stop 13, 2026-11-25, same machine kind). Machine speed moved by
+# more than 4x between sessions since, so the aim is judged at that speed too: seconds × REFERENCE / this baseline.
+REFERENCE_BASELINE_S = 0.43
 
 
 def migrate(env: dict) -> None:
@@ -273,7 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     headers = {"Authorization": f"Bearer {key}"}
     results = []
     reports = registry.discover()
-    print(f"{'report':38} {'format':9} {'median s':>9} {'ratio':>7} {'cold s':>7} {'ratio':>7}  aim <{AIM_SECONDS:g}s")
+    scale = REFERENCE_BASELINE_S / base
+    print(f"machine speed vs the reference run: baseline {base:.2f} s here, {REFERENCE_BASELINE_S:.2f} s there "
+          f"(×{scale:.2f} converts seconds here to seconds there)")
+    print(f"{'report':38} {'format':9} {'warm s':>7} {'ratio':>6} {'cold s':>7} {'ratio':>6} {'warm@ref':>9} "
+          f"{'cold@ref':>9}  <{AIM_SECONDS:g}s here / at ref")
     for slug in sorted(reports):
         if args.report and slug not in args.report:
             continue
@@ -301,14 +309,20 @@ def main(argv: list[str] | None = None) -> int:
                 pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
             med = statistics.median(times)
             ok = status == 200 and med < AIM_SECONDS
+            ok_ref = status == 200 and med * scale < AIM_SECONDS
             results.append({"report": slug, "format": fmt, "status": status, "bytes": size, "median_s": med,
                             "runs_s": times, "ratio_to_baseline": med / base, "aim_met": ok,
-                            "cold_s": cold, "cold_ratio_to_baseline": cold / base})
-            print(f"{slug:38} {fmt:9} {med:9.3f} {med / base:7.1f} {cold:7.3f} {cold / base:7.1f}  "
-                  f"{'yes' if ok else 'NO'}"
+                            "cold_s": cold, "cold_ratio_to_baseline": cold / base,
+                            "warm_s_at_reference": med * scale, "cold_s_at_reference": cold * scale,
+                            "aim_met_at_reference": ok_ref})
+            print(f"{slug:38} {fmt:9} {med:7.3f} {med / base:6.2f} {cold:7.3f} {cold / base:6.2f} "
+                  f"{med * scale:9.3f} {cold * scale:9.3f}  {'yes' if ok else 'NO'} / {'yes' if ok_ref else 'NO'}"
                   + ("" if status == 200 else f" (status {status})"))
     missed = [r for r in results if not r["aim_met"]]
-    print(f"\n{len(results) - len(missed)}/{len(results)} report formats answered in under {AIM_SECONDS:g} s"
+    missed_ref = [r for r in results if not r["aim_met_at_reference"]]
+    print(f"\nat the reference speed: {len(results) - len(missed_ref)}/{len(results)} warm under {AIM_SECONDS:g} s"
+          + (f"; missed: {', '.join(r['report'] + '/' + r['format'] for r in missed_ref)}" if missed_ref else ""))
+    print(f"{len(results) - len(missed)}/{len(results)} report formats answered in under {AIM_SECONDS:g} s here"
           + (f"; missed: {', '.join(r['report'] + '/' + r['format'] for r in missed)}" if missed else ""))
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
@@ -317,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps({
         "when": stamp, "machine": {"platform": platform.platform(), "python": platform.python_version(),
                                    "cpus": os.cpu_count()},
-        "scale": args.scale, "rows": counts, "open_obligations": open_obligations, "baseline_s": base,
+        "scale": args.scale, "reference_baseline_s": REFERENCE_BASELINE_S, "rows": counts,
+        "open_obligations": open_obligations, "baseline_s": base,
         "seed_s": seed_seconds, "org_id": org_id, "results": results}, indent=2))
     print(f"wrote {path.relative_to(ROOT)}")
     tmp.cleanup()
