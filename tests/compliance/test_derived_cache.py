@@ -162,3 +162,27 @@ def test_engine_registers_are_shared_but_each_request_gets_its_own_state_caches(
     eh.exception(org, "SOC2:CC6.1")
     db.session.commit()
     assert engine.load_registers(org).exceptions.keys() == {"SOC2:CC6.1"}
+
+
+def test_the_store_is_bounded_by_the_rows_it_holds(ctx, make_member, monkeypatch):
+    orgs = [make_member(f"org{i}").org_id for i in range(3)]
+    monkeypatch.setattr(derived_cache, "MAX_ITEMS", 10)
+    calls = []
+
+    def compute(org, n):
+        def run():
+            calls.append(org)
+            return list(range(n))
+        return run
+
+    derived_cache.cached("probe", orgs[0], compute(orgs[0], 4), size=len)
+    derived_cache.cached("probe", orgs[1], compute(orgs[1], 5), size=len)
+    derived_cache.cached("probe", orgs[0], compute(orgs[0], 4), size=len)  # a hit: orgs[0] is now the most recent
+    derived_cache.cached("probe", orgs[2], compute(orgs[2], 5), size=len)  # 4 + 5 + 5 > 10: orgs[1] goes
+    assert calls == [orgs[0], orgs[1], orgs[2]]
+    derived_cache.cached("probe", orgs[0], compute(orgs[0], 4), size=len)
+    derived_cache.cached("probe", orgs[1], compute(orgs[1], 5), size=len)
+    assert calls == [orgs[0], orgs[1], orgs[2], orgs[1]]
+    derived_cache.cached("probe", orgs[2], compute(orgs[2], 11), size=len)  # larger than the budget: not kept
+    derived_cache.cached("probe", orgs[2], compute(orgs[2], 11), size=len)
+    assert calls[-2:] == [orgs[2], orgs[2]]

@@ -17,7 +17,8 @@ or DELETE, whatever issued it (the ORM, Core bulk writes, a retention purge, raw
   passed as ``check`` and compared on every hit.
 
 Entries are shared between requests and must be treated as read-only by callers. The store is bounded
-(``MAX_ENTRIES``, least recently used first) and per process: losing it costs one recomputation.
+(``MAX_ENTRIES`` entries and ``MAX_ITEMS`` rows in all, least recently used first) and per process: losing
+it costs one recomputation.
 """
 from __future__ import annotations
 
@@ -34,10 +35,11 @@ from zentro.extensions import db
 WATCHED_TABLES = ("attestations", "vendors", "audit_checkpoints", "evidence_requests", "policies",
                   "control_exceptions")
 MAX_ENTRIES = 16
+MAX_ITEMS = 400_000  # summed ``size`` of the entries kept (rows/obligations: about 150 MB at most per worker)
 
 T = TypeVar("T")
 _lock = threading.Lock()
-_store: OrderedDict[tuple[str, str, int], tuple[int | None, Any, Any]] = OrderedDict()
+_store: OrderedDict[tuple[str, str, int], tuple[int | None, Any, Any, int]] = OrderedDict()
 stats = {"hits": 0, "misses": 0}
 
 
@@ -46,9 +48,12 @@ def revision(org_id: int) -> int | None:
     return db.session.scalar(select(ComplianceRevision.revision).where(ComplianceRevision.org_id == org_id))
 
 
-def cached(name: str, org_id: int, compute: Callable[[], T], *, check: Any = None) -> T:
+def cached(name: str, org_id: int, compute: Callable[[], T], *, check: Any = None,
+           size: Callable[[T], int] | None = None) -> T:
     """``compute()``, or the value it returned earlier in this process for (name, database, org) when the org's
-    revision and ``check`` are unchanged since."""
+    revision and ``check`` are unchanged since. ``size(value)`` (items held, default 1) counts toward
+    ``MAX_ITEMS``; the least recently used entries go first, and a value larger than the whole budget is
+    returned without being kept."""
     key = (name, db.engine.url.render_as_string(hide_password=True), org_id)  # one process may serve two databases
     current = revision(org_id)  # before the data: see the module docstring
     with _lock:
@@ -58,11 +63,14 @@ def cached(name: str, org_id: int, compute: Callable[[], T], *, check: Any = Non
             stats["hits"] += 1
             return entry[2]
     value = compute()
+    weight = size(value) if size is not None else 1
     with _lock:
         stats["misses"] += 1
-        _store[key] = (current, check, value)
-        _store.move_to_end(key)
-        while len(_store) > MAX_ENTRIES:
+        _store.pop(key, None)
+        if weight > MAX_ITEMS:
+            return value
+        _store[key] = (current, check, value, weight)
+        while len(_store) > MAX_ENTRIES or sum(e[3] for e in _store.values()) > MAX_ITEMS:
             _store.popitem(last=False)
     return value
 

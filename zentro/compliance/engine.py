@@ -432,7 +432,8 @@ def load_registers(org_id: int) -> Registers:
     ``derived_cache`` until one of them changes; each call gets its own ``Registers`` around them, so the
     per-moment state caches of one request never grow another's."""
     def fresh() -> Registers:
-        kept = derived_cache.cached("registers", org_id, lambda: _load_registers(org_id))
+        kept = derived_cache.cached("registers", org_id, lambda: _load_registers(org_id),
+                                    size=lambda r: len(r.vendors) + sum(map(len, r.attestations.values())))
         return Registers(kept.policies, kept.vendors, kept.attestations, kept.exceptions)
     return _memoised(("load_registers", org_id), fresh)
 

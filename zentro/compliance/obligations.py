@@ -182,7 +182,7 @@ def _load(org_id: int, now: dt.datetime, include_done: bool, until: dt.datetime 
     config = config or committee_config(org_id)
     emails = owner_emails(org_id)
     derived = derived_cache.cached("obligations", org_id, lambda: _derive(org_id, config, emails),
-                                   check=(config, emails))
+                                   check=(config, emails), size=lambda d: len(d.open) + len(d.done))
     wanted = set(kinds or KINDS)
     every_kind = wanted >= _DERIVED_KINDS
     lo = bisect.bisect_left(derived.open_due, due_from) if due_from is not None else 0
