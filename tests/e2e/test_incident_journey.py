@@ -70,6 +70,10 @@ def test_alert_to_review(browser, live_server, make_member, make_ingest_token, a
 
     rca.set_executor(app, rca.InlineExecutor())  # the run finishes inside the request: no waiting on a thread
     try:
+        # Adding the note re-rendered the detail body, whose panels load themselves again: wait until the RCA panel
+        # is the loaded one and nothing is in flight, or the run's answer lands on the placeholder the load replaces.
+        expect(page.locator(".rca-panel[hx-trigger='load']")).to_have_count(0)
+        expect(page.locator(".htmx-request")).to_have_count(0)
         page.get_by_role("button", name="Run RCA").click()
         expect(page.locator(".rca-hypotheses li").first).to_be_visible()
     finally:
