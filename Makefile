@@ -1,4 +1,4 @@
-# Zentro: `make run` (demo on SQLite) and `make test` (whole suite) work on a fresh machine with Python 3.11+.
+# Zentro: `make run` (demo on SQLite, with the job scheduler on) and `make test` (whole suite) work on a fresh machine with Python 3.11+.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -30,7 +30,7 @@ run: install
 	$(BIN)/zentro db upgrade
 	$(BIN)/zentro demo
 	@echo "Zentro: open http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
-	$(BIN)/zentro run --host $(HOST) --port $(PORT)
+	ZENTRO_SCHEDULER=1 $(BIN)/zentro run --host $(HOST) --port $(PORT)
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

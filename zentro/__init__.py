@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 
 from flask import Flask, g, request, session
@@ -43,6 +44,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     from zentro.compliance import models as _compliance_models  # noqa: F401
     from zentro.automations import models as _automation_models  # noqa: F401
     from zentro.copilot import models as _copilot_models  # noqa: F401
+    from zentro.notify import models as _notify_models  # noqa: F401
 
     # Order matters: the caller is identified before Flask-Limiter keys its counters on it.
     from zentro.platform.auth import check_csrf, resolve_request
@@ -62,7 +64,40 @@ def create_app(overrides: dict | None = None) -> Flask:
     from zentro.cli import register_cli
 
     register_cli(app)
+    _scheduler(app, overrides)
     return app
+
+
+def _scheduler(app: Flask, overrides: dict | None) -> None:
+    """Start the job scheduler when ``ZENTRO_SCHEDULER`` is on (never in tests unless they set it themselves).
+
+    Under a ``flask``/``zentro`` command it is not started here: commands such as ``db upgrade`` or ``jobs run``
+    must not lead the cluster for the moment they run. ``zentro run`` starts it when it serves (only in the
+    reloader's child with ``--debug``, so it never runs twice); ``flask run`` starts it on the first request,
+    which the reloader's watching parent never gets. gunicorn workers and ``wsgi:app`` start it right away.
+    It stops, releasing leadership, at interpreter exit."""
+    if not app.config.get("ZENTRO_SCHEDULER"):
+        return
+    if app.testing and not (overrides or {}).get("ZENTRO_SCHEDULER"):
+        return
+    from zentro import jobs
+    from zentro.platform.scheduler import EXTENSION_KEY
+
+    if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
+        def _start_on_first_request() -> None:
+            if EXTENSION_KEY not in app.extensions:
+                jobs.start(app)
+
+        app.before_request(_start_on_first_request)
+        return
+    with app.app_context():
+        from zentro.platform.schema import schema_state
+
+        if not schema_state()["schema_current"]:
+            logging.getLogger("zentro.scheduler").warning(
+                "scheduler not started: the database schema is not at the migration head")
+            return
+    jobs.start(app)
 
 
 def _init_login(app: Flask) -> None:

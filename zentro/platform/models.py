@@ -28,3 +28,30 @@ class IdempotencyRecord(db.Model):
     content_type: Mapped[str] = mapped_column(String(100), default="")
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SchedulerLease(db.Model):
+    """Scheduler leadership: the process whose ``holder`` is here and whose lease has not expired runs the jobs.
+    Taken and renewed with one conditional UPDATE (works the same on PostgreSQL and SQLite); a crashed leader
+    stops renewing and another process takes over when ``expires_at`` passes."""
+
+    __tablename__ = "scheduler_leases"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120), default="")
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class JobRun(db.Model):
+    """One run of a scheduled job (for ``zentro jobs list``, the jobs page and metrics)."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(80))
+    holder: Mapped[str] = mapped_column(String(120), default="")
+    trigger: Mapped[str] = mapped_column(String(12), default="schedule")  # schedule | cli
+    status: Mapped[str] = mapped_column(String(12), default="running")  # running | ok | failed
+    detail: Mapped[str] = mapped_column(String(1000), default="")
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
