@@ -103,8 +103,14 @@ CROSS_FIELD_RULES = {
     "POST /api/v1/guardrails": "a change freeze must end after it starts",
     "PATCH /api/v1/guardrails/{guardrail_id}": "params are validated against the guardrail's kind, which the body does not "
                                                "carry",
+    "PUT /api/v1/digests/{slug}/schedule": "cron must parse as five-field crontab; channels must be ones the digest "
+                                           "offers; options are the digest's preview report query fields "
+                                           "(tests/notify/test_schedules.py)",
     "POST /api/copilot/chat": "thread_id and incident_id need a signed-in caller (anonymous: 400) and must name the "
                               "caller's own thread and an incident of the org",
+    "POST /api/v1/webhooks": "the url must be http(s) with a host that resolves to a public address (private ones only "
+                             "with ZENTRO_WEBHOOK_ALLOW_PRIVATE), checked against DNS (tests/notify/test_webhooks_api.py)",
+    "PATCH /api/v1/webhooks/{webhook_id}": "a new url is checked like on create: http(s), resolving to a public address",
     **{f"{method} /api/{backend}/{{rest}}": "the proxied path may not hold '.'/'..' segments, a scheme, backslashes or "
                                             "control characters (400: it must stay under the backend's base URL)"
        for backend in ("reasoning", "robot") for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
@@ -126,6 +132,9 @@ NO_2XX_EXPECTED = {
                                                           "catalog control tags (tests/compliance/test_evidence_requests.py)",
     "POST /api/automations/dry-run": "needs exactly one of playbook_id or steps, naming this org's playbook or services by "
                                      "id (tests/automations/test_api.py)",
+    "POST /api/v1/webhooks": "needs a URL resolving to a public address; the test run has no DNS and generated hosts "
+                             "do not exist (tests/notify/test_webhooks_api.py creates endpoints on 127.0.0.1 with "
+                             "ZENTRO_WEBHOOK_ALLOW_PRIVATE)",
     "POST /api/automations/execute": "needs a fresh, unused dry-run's id with its exact 64-hex plan_hash and non-empty notes",
     "POST /api/automations/remediate": "as execute, and an accepted policy covering the plan",
     "POST /api/v1/remediations/{remediation_id}/apply": "needs non-empty notes, a fresh unused preview and an accepted "

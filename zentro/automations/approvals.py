@@ -18,6 +18,7 @@ from zentro.automations import service as core
 from zentro.automations.models import Approval, DryRun
 from zentro.extensions import db
 from zentro.incidents import service as incidents
+from zentro.notify import events
 from zentro.platform.errors import ApiError
 from zentro.platform.types import iso, utcnow
 
@@ -157,6 +158,10 @@ def decide(org_id: int, approval_id: int, *, approve: bool, user_id: int | None,
                           "dry_run_id": a.dry_run_id})
     _timeline(org_id, a.incident_id, f"Approval #{a.id} {status} via {via}" + (f": {note}" if note else ""), actor,
               {"approval_id": a.id, "status": status, "via": via}, now)
+    events.emit(org_id, "approval.decided", {"approval": {
+        "id": a.id, "status": status, "action_key": a.action_key, "summary": a.summary, "via": via, "note": note,
+        "plan_hash": a.plan_hash, "incident_id": a.incident_id, "decided_by_id": user_id, "decided_at": iso(now)}},
+        now=now)
     db.session.commit()
     if via != "slack" and a.slack_ts:
         from zentro.automations import slack

@@ -38,6 +38,7 @@ from zentro.audit.service import EXPORT_COLUMNS, Actor, lock_org, record, verify
 from zentro.compliance import signing
 from zentro.compliance.models import EvidenceBundle, Policy
 from zentro.extensions import db
+from zentro.notify import events
 from zentro.platform.errors import ApiError, not_found
 from zentro.platform.storage import CHUNK, StorageError, get_storage
 from zentro.platform.types import iso, utcnow
@@ -293,6 +294,7 @@ def _create(org_id: int, actor: Actor, days: int, now: dt.datetime | None, kind:
                data={"seq": seq, "kind": kind, "window_days": days, "manifest_sha256": row.manifest_sha256,
                      "prev_manifest_sha256": prev_hash, "files": row.file_count, "audit_events": row.audit_event_count,
                      "key_id": row.key_id})
+        events.emit(org_id, "bundle.created", {"bundle": bundle_json(row)}, now=now)
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -15,6 +15,7 @@ from zentro.audit.models import AuditEvent
 from zentro.audit.service import Actor, lock_org, record
 from zentro.extensions import db
 from zentro.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, Alert, Incident, RcaRun, TimelineEvent
+from zentro.notify import events
 from zentro.platform.errors import ApiError, not_found
 from zentro.platform.types import iso, utcnow
 from zentro.reliability.models import Service
@@ -75,6 +76,7 @@ def create_incident(org_id: int, *, title: str, severity: str, actor: Actor, ser
     add_event(inc, "created", f"{inc.ref} opened ({severity}): {inc.title}", actor,
               {"source": source, "dedupe_key": dedupe_key}, now)
     _audit(inc, "incident.created", actor, {"severity": severity, "source": source})
+    events.emit(org_id, "incident.opened", {"incident": incident_json(inc)}, now=now)
     return inc
 
 
@@ -136,6 +138,8 @@ def transition(inc: Incident, to: str, actor: Actor, note: str = "", now: dt.dat
     add_event(inc, "status", f"Status {frm} → {to}" + (f": {note}" if note else ""), actor, {"from": frm, "to": to}, now)
     _audit(inc, f"incident.{to}" if to != "open" else "incident.reopened", actor, {"from": frm, "note": note},
            RESOLVE_TAGS if to in ("resolved", "closed") else IR_TAGS)
+    if to == "resolved":
+        events.emit(inc.org_id, "incident.resolved", {"incident": incident_json(inc), "from": frm}, now=now)
     return inc
 
 

@@ -134,9 +134,13 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def post_json(url: str, payload: dict, timeout: float = 5, *, allow_private: bool | None = None) -> tuple[bool, int | None, str]:
+def post_json(url: str, payload: dict | None, timeout: float = 5, *, allow_private: bool | None = None,
+              body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[bool, int | None, str]:
     """POST ``payload`` as JSON to ``url``. Returns (ok, HTTP status or None, detail): ok only for a
-    2xx answer. Never raises for network or policy failures; the detail says what happened."""
+    2xx answer. Never raises for network or policy failures; the detail says what happened.
+
+    ``body`` sends those exact bytes instead of encoding ``payload`` (a signed webhook must send the bytes
+    its signature covers); ``headers`` are added to the request (e.g. webhook-id/-timestamp/-signature)."""
     if allow_private is None:
         allow_private = _allow_private_default()
     refusal = check_base_url(url)
@@ -151,13 +155,14 @@ def post_json(url: str, payload: dict, timeout: float = 5, *, allow_private: boo
         return False, None, f"cannot resolve {host}: {exc}"[:MAX_DETAIL]
     except AddressRefused as exc:
         return False, None, str(exc)
-    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    if body is None:
+        body = json.dumps(payload, separators=(",", ":"), default=str).encode()
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     conn_cls = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
     conn = conn_cls(host, port, addresses[0], timeout)
     try:
         conn.request("POST", path, body=body, headers={
-            "Content-Type": "application/json", "User-Agent": USER_AGENT, "Accept": "*/*"})
+            "Content-Type": "application/json", "User-Agent": USER_AGENT, "Accept": "*/*", **(headers or {})})
         resp = conn.getresponse()
         resp.read(65536)
         status = resp.status

@@ -1,0 +1,186 @@
+"""E-mail and Slack: send one ``Message`` now and record the outcome as a delivery-log row.
+
+Each function adds its ``Delivery`` to the session and flushes; the caller commits. The network call is
+made before the row is written, so no new write is pending while the server answers. Statuses:
+``sent`` only when the SMTP server accepted the message / Slack answered ok; ``not_sent`` when the
+channel is not configured or there is nobody to send to (``error`` says why); ``failed`` when it was
+tried and refused (``error`` carries the server's or Slack's answer). Neither function raises for a
+delivery problem.
+
+E-mail goes through smtplib with ``ZENTRO_SMTP_URL``: ``smtp://[user:password@]host[:port]`` (STARTTLS
+when the server offers it, login when credentials are given; port 25 by default) or
+``smtps://[user:password@]host[:port]`` (TLS from the start; port 465 by default). Slack goes through the
+approvals code's slack_sdk WebClient (bot token, ``ZENTRO_SLACK_API_URL``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from urllib.parse import unquote, urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+
+from zentro.extensions import db
+from zentro.notify.messages import Message
+from zentro.notify.models import Delivery
+from zentro.platform.types import utcnow
+
+log = logging.getLogger("zentro.notify.channels")
+
+SMTP_NOT_CONFIGURED = "SMTP is not configured (ZENTRO_SMTP_URL is unset)"
+SLACK_NOT_CONFIGURED = "Slack is not configured (ZENTRO_SLACK_BOT_TOKEN is unset)"
+MAX_RECIPIENTS = 100
+
+
+def smtp_configured() -> bool:
+    return bool(current_app.config.get("ZENTRO_SMTP_URL"))
+
+
+def slack_configured() -> bool:
+    return bool(current_app.config.get("ZENTRO_SLACK_BOT_TOKEN"))
+
+
+def channel_status() -> dict:
+    """Which channels can send (never the settings' values), for the delivery-log page."""
+    return {"email": smtp_configured(), "slack": slack_configured(), "webhook": True,
+            "mail_from": current_app.config.get("ZENTRO_MAIL_FROM") or ""}
+
+
+def _record(org_id: int, *, channel: str, source: str, run_id: int | None, target: str, recipients: list[str],
+            subject: str, status: str, error: str, attempts: int, now: dt.datetime) -> Delivery:
+    d = Delivery(org_id=org_id, source=source[:80], run_id=run_id, channel=channel, target=target[:500],
+                 recipients=recipients, subject=subject[:300], status=status, attempts=attempts, error=error[:500],
+                 created_at=now, finished_at=now if status in ("sent", "failed", "not_sent") else None)
+    db.session.add(d)
+    db.session.flush()
+    return d
+
+
+def split_recipients(recipients: list[str]) -> tuple[list[str], list[str]]:
+    """(valid normalised addresses without duplicates, invalid entries as given). Syntax only: no DNS."""
+    valid: list[str] = []
+    invalid: list[str] = []
+    for raw in recipients or []:
+        text = (raw or "").strip()
+        if not text:
+            continue
+        try:
+            address = validate_email(text, check_deliverability=False).normalized
+        except EmailNotValidError:
+            invalid.append(text[:100])
+            continue
+        if address.lower() not in {v.lower() for v in valid}:
+            valid.append(address)
+    return valid, invalid
+
+
+def _join(parts: list[str], limit: int = 500) -> str:
+    text = ", ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def build_email(message: Message, sender: str, recipients: list[str], now: dt.datetime) -> EmailMessage:
+    """A text/plain part with a text/html alternative (when the message has HTML)."""
+    mail = EmailMessage()
+    mail["Subject"] = message.subject
+    mail["From"] = sender
+    mail["To"] = ", ".join(recipients)
+    mail["Date"] = format_datetime(now)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "zentro.localhost"
+    mail["Message-ID"] = make_msgid(domain=domain)
+    mail.set_content(message.text or message.subject)
+    if message.html:
+        mail.add_alternative(message.html, subtype="html")
+    return mail
+
+
+def _smtp_send(url: str, mail: EmailMessage, sender: str, recipients: list[str], timeout: float) -> dict:
+    """Hand the message to the server; returns the recipients it refused (smtplib raises when it refused
+    them all or the message itself)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("ZENTRO_SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465")
+    user = unquote(parts.username) if parts.username else ""
+    password = unquote(parts.password) if parts.password else ""
+    context = ssl.create_default_context()
+    if parts.scheme == "smtps":
+        server: smtplib.SMTP = smtplib.SMTP_SSL(parts.hostname, parts.port or 465, timeout=timeout, context=context)
+    else:
+        server = smtplib.SMTP(parts.hostname, parts.port or 25, timeout=timeout)
+    with server:
+        server.ehlo()
+        if parts.scheme == "smtp" and server.has_extn("starttls"):
+            server.starttls(context=context)
+            server.ehlo()
+        if user:
+            server.login(user, password)
+        return server.send_message(mail, from_addr=parseaddr(sender)[1] or sender, to_addrs=recipients)
+
+
+def _smtp_error(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "the server refused every recipient: " + "; ".join(
+            f"{addr}: {code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+            for addr, (code, msg) in exc.recipients.items())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{type(exc).__name__}: {exc.smtp_code} {msg}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def send_email(org_id: int, recipients: list[str], message: Message, *, source: str, run_id: int | None = None,
+               now: dt.datetime | None = None) -> Delivery:
+    """E-mail ``message`` to ``recipients`` over SMTP and record the delivery (flushed, not committed).
+    Invalid addresses are dropped and named in the row's error."""
+    now = now or utcnow()
+    valid, invalid = split_recipients(list(recipients or [])[:MAX_RECIPIENTS])
+    notes = [f"invalid address(es) dropped: {', '.join(invalid)}"] if invalid else []
+    common = dict(channel="email", source=source, run_id=run_id, target=_join(valid), recipients=valid,
+                  subject=message.subject)
+    url = current_app.config.get("ZENTRO_SMTP_URL") or ""
+    if not url:
+        return _record(org_id, status="not_sent", error="; ".join([SMTP_NOT_CONFIGURED] + notes), attempts=0,
+                       now=now, **common)
+    if not valid:
+        return _record(org_id, status="not_sent", error="; ".join(["no recipients"] + notes), attempts=0, now=now,
+                       **common)
+    sender = current_app.config.get("ZENTRO_MAIL_FROM") or "Zentro <zentro@localhost>"
+    timeout = float(current_app.config.get("ZENTRO_SMTP_TIMEOUT_SECONDS") or 10)
+    try:
+        refused = _smtp_send(url, build_email(message, sender, valid, now), sender, valid, timeout)
+    except (smtplib.SMTPException, OSError, ValueError) as exc:
+        return _record(org_id, status="failed", error="; ".join([_smtp_error(exc)] + notes), attempts=1, now=now,
+                       **common)
+    if refused:
+        notes.insert(0, "the server refused " + ", ".join(sorted(refused)))
+    return _record(org_id, status="sent", error="; ".join(notes), attempts=1, now=now, **common)
+
+
+def send_slack(org_id: int, channel: str, message: Message, *, source: str, run_id: int | None = None,
+               now: dt.datetime | None = None) -> Delivery:
+    """Post ``message`` (its Block Kit blocks, the subject as the notification text) to ``channel`` and record
+    the delivery (flushed, not committed)."""
+    from zentro.automations.slack import _client, _slack_error  # noqa: PLC0415 - one WebClient setup for Slack
+
+    now = now or utcnow()
+    channel = (channel or "").strip()
+    common = dict(channel="slack", source=source, run_id=run_id, target=channel, recipients=[channel] if channel else [],
+                  subject=message.subject)
+    if not slack_configured():
+        return _record(org_id, status="not_sent", error=SLACK_NOT_CONFIGURED, attempts=0, now=now, **common)
+    if not channel:
+        return _record(org_id, status="not_sent", error="no Slack channel is set for this delivery", attempts=0,
+                       now=now, **common)
+    kwargs = {"channel": channel, "text": message.subject}
+    if message.blocks:
+        kwargs["blocks"] = message.blocks
+    try:
+        _client().chat_postMessage(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - SlackApiError, network errors, timeouts: all recorded as failed
+        return _record(org_id, status="failed", error=_slack_error(exc), attempts=1, now=now, **common)
+    return _record(org_id, status="sent", error="", attempts=1, now=now, **common)
