@@ -1,6 +1,8 @@
-"""The ``zentro`` command: a Flask CLI group (run, db upgrade, users, api-keys, demo, audit)."""
+"""The ``zentro`` command: a Flask CLI group (run, db upgrade, users, api-keys, demo, audit, jobs)."""
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import click
@@ -39,6 +41,14 @@ def run_command(host: str, port: int, debug: bool) -> None:
     if not state["schema_current"]:
         raise click.ClickException(f"Database schema {state['revision']} is not at migration head {state['head']}: "
                                    "run `zentro db upgrade` first.")
+    if current_app.config.get("ZENTRO_SCHEDULER") and (not debug or os.environ.get("WERKZEUG_RUN_MAIN") == "true"):
+        # with --debug the reloader's parent only watches files: its child (WERKZEUG_RUN_MAIN) serves and schedules
+        from zentro import jobs
+
+        sched = jobs.start(current_app._get_current_object())
+        # a supervisor's SIGTERM exits through atexit like Ctrl-C does, so leadership is handed over at once
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        click.echo(f"Scheduler on ({len(jobs.scheduler.JOBS)} jobs) as {sched.holder}; one process leads at a time.")
     click.echo(f"Zentro is serving on http://{host}:{port}")
     from werkzeug.serving import run_simple
 
@@ -47,7 +57,7 @@ def run_command(host: str, port: int, debug: bool) -> None:
 
 def register_cli(app: Flask) -> None:
     """Commands that need the app are attached here so `flask --app wsgi …` has them too."""
-    for command in (users, api_keys, demo, audit, retention, docs):
+    for command in (users, api_keys, demo, audit, retention, docs, jobs_group):
         app.cli.add_command(command)
 
 
@@ -205,3 +215,60 @@ def docs_reports(check: bool) -> None:
         click.echo("docs/reports.md is up to date.")
         return
     click.echo(f"Wrote {report_docs.write()}")
+
+
+@click.group("jobs", help="Scheduled jobs (run by the leading scheduler process): list them, run one now.")
+def jobs_group() -> None:
+    pass
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+
+
+@jobs_group.command("list")
+@with_appcontext
+def jobs_list() -> None:
+    """Every job with its schedule and last run, and which process leads the scheduler."""
+    from zentro import jobs
+    from zentro.platform import scheduler
+    from zentro.platform.types import utcnow
+
+    jobs.load(current_app)
+    now = utcnow()
+    lease = scheduler.lease_state(now)
+    if lease is None or not lease.holder:
+        click.echo("Leader: none yet (no scheduler has run against this database).")
+    elif lease.active:
+        click.echo(f"Leader: {lease.holder} since {_when(lease.acquired_at)} UTC "
+                   f"(lease until {_when(lease.expires_at)} UTC)")
+    else:
+        click.echo(f"Leader: none (the lease of {lease.holder} ended {_when(lease.expires_at)} UTC); "
+                   "a running scheduler takes over within a heartbeat.")
+    last = scheduler.last_runs()
+    rows = [("JOB", "SCHEDULE", "LAST RUN (UTC)", "STATUS", "DETAIL")]
+    for name, job in scheduler.JOBS.items():
+        run = last.get(name)
+        rows.append((name, job.trigger_text, _when(run.started_at) if run else "never",
+                     f"{run.status} ({run.trigger})" if run else "-", (run.detail[:80] if run else job.description)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        click.echo("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
+
+
+@jobs_group.command("run")
+@click.argument("name")
+@click.option("--org", "org_slug", default=None, help="Run a per-org job (digests, retention, bundles) for this org only.")
+@with_appcontext
+def jobs_run(name: str, org_slug: str | None) -> None:
+    """Run job NAME now in this process, whoever leads the scheduler; recorded as a job run with trigger "cli".
+    Exit 1 when it fails."""
+    from zentro import jobs
+    from zentro.platform import scheduler
+
+    jobs.load(current_app)
+    run = scheduler.run_job(name, org_slug=org_slug, trigger="cli")
+    took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0.0
+    click.echo(f"{run.job}: {run.status} in {took:.1f} s" + (f" - {run.detail}" if run.detail else ""))
+    if run.status != "ok":
+        sys.exit(1)

@@ -131,7 +131,10 @@ def lock_org(org_id: int) -> None:
     txn = sess.get_transaction()
     if txn is not None and held.get(org_id) is txn:
         return
-    sess.execute(select(Org.id).where(Org.id == org_id).with_for_update())
+    # FOR NO KEY UPDATE: writers of the org queue behind each other, but rows that merely reference the org
+    # (their foreign key takes FOR KEY SHARE on it) do not block it; plain FOR UPDATE deadlocked two
+    # transactions that had each inserted such a row before asking for the lock.
+    sess.execute(select(Org.id).where(Org.id == org_id).with_for_update(key_share=True))
     held[org_id] = sess.get_transaction()
 
 
