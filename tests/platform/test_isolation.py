@@ -24,6 +24,8 @@ from zentro.accounts.models import ApiKey, IngestToken, Org, User
 from zentro.extensions import db
 from zentro.platform.routes import REGISTRY, RouteMeta
 
+from zentro.compliance.digests import discover as discover_digests  # noqa: E402
+
 import_blueprints()  # collect every route before parametrizing
 ALL = "all"
 EXEMPTIONS: dict[str, dict[str, str]] = {
@@ -46,6 +48,10 @@ EXEMPTIONS: dict[str, dict[str, str]] = {
                                                  "(tests/compliance/test_bundles_api.py covers unset/wrong/right secret)"},
     "governance.scheduled_retention": {ALL: "cron entrypoint: a bearer secret, no user or tenant credential "
                                             "(tests/compliance/test_retention.py covers unset/wrong/right secret)"},
+    **{f"compliance_digests.scheduled_{slug.replace('-', '_')}": {
+        ALL: "cron entrypoint: a bearer secret, no user or tenant credential; orgId names the org "
+             "(tests/compliance/test_digest_delivery.py covers unset/wrong/other digest's/right secret, unknown org)"}
+       for slug in discover_digests()},
     "compliance_assessor.assessor_resource": {ALL: "takes assessor tokens only and <resource> is a resource name, not a "
                                                    "tenant id (tests/compliance/test_assessor.py: scope, org, expiry)"},
     **{f"connectors_api.{backend}_proxy{suffix}": {
@@ -155,6 +161,29 @@ def _make_scope_mapping(org: Org, owner: User):
     return row
 
 
+def _make_webhook_endpoint(org: Org, owner: User):
+    from zentro.notify.models import WebhookEndpoint
+    from zentro.notify.webhooks import encrypt_secret, new_secret, secret_prefix
+
+    secret = new_secret()  # 192.0.2.0/24 is a documentation range: sends are refused without touching the network
+    row = WebhookEndpoint(org_id=org.id, url=f"https://192.0.2.10/{MARK}/hook", description=f"{MARK} endpoint",
+                          events=["*"], secret_ciphertext=encrypt_secret(secret), secret_prefix=secret_prefix(secret),
+                          created_by_id=owner.id)
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def _make_delivery(org: Org, owner: User):
+    from zentro.notify.models import Delivery
+
+    row = Delivery(org_id=org.id, source="incident.opened", channel="webhook", target=f"https://192.0.2.10/{MARK}/hook",
+                   subject=f"{MARK} delivery", status="failed", attempts=4, error=f"{MARK} HTTP 503")
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
 def _by_id(model, make_id):
     """Adapt a ``make_x(org_id, ...) -> id`` helper of a package's tests to a factory (org, owner) -> row."""
     return lambda org, owner: db.session.get(model, make_id(org.id))
@@ -184,6 +213,7 @@ def _models():
     from zentro.incidents.models import Incident, RcaRun
     from zentro.ingest.models import Finding
     from zentro.reliability.models import Service
+    from zentro.notify.models import Delivery, WebhookEndpoint
 
     return {ApiKey: _make_api_key, IngestToken: _make_ingest_token, Service: _make_service,
             Incident: _make_incident, Finding: _make_finding, RcaRun: _make_rca_run,
@@ -203,6 +233,7 @@ def _models():
             StaffingAction: lambda org, owner: staffing_action(org.id, week_start(utcnow()), owner_id=owner.id,
                                                                title=f"{MARK} staffing action"),
             ScopeMapping: _make_scope_mapping,
+            WebhookEndpoint: _make_webhook_endpoint, Delivery: _make_delivery,
             }
 
 

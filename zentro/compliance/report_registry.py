@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from zentro.compliance.reporting import Report
 
-CATEGORIES = ("Program", "Obligations", "Committee & staffing", "Evidence & testing", "Scope & controls")
+CATEGORIES = ("Program", "Obligations", "Committee & staffing", "Evidence & testing", "Scope & controls", "Digests")
 FORMAT_MEDIA = {
     "json": "application/json", "csv": "text/csv", "html": "text/html", "markdown": "text/markdown",
     "pdf": "application/pdf", "ics": "text/calendar", "zip": "application/zip",

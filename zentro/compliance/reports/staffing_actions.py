@@ -31,6 +31,60 @@ def mentioned_keys(title: str) -> set[str]:
     return set(_KEY.findall(title))
 
 
+def action_rows(org_id: int, now: dt.datetime, sla_days: int) -> tuple[list, list[dict]]:
+    """Every staffing action of the org, newest week first (then newest id): (the raw column tuples, one tracker
+    row per action with its owner e-mail, age, SLA due, past SLA, days past SLA, days to complete and whether it
+    was completed within the SLA). The staffing digests read the same rows."""
+    rows_db = db.session.execute(
+        select(StaffingAction.id, StaffingAction.week_start, StaffingAction.owner_id, StaffingAction.kind,
+               StaffingAction.status, StaffingAction.title, StaffingAction.hours, StaffingAction.created_at,
+               StaffingAction.completed_at)
+        .where(StaffingAction.org_id == org_id)
+        .order_by(StaffingAction.week_start.desc(), StaffingAction.id.desc())).all()
+    emails = cm.user_emails({r.owner_id for r in rows_db})
+    rows = []
+    for r in rows_db:
+        due = svc.sla_due(r.week_start, sla_days)
+        is_open = r.status in svc.OPEN_STATUSES
+        past = is_open and now > due
+        rows.append({
+            "id": r.id, "week": r.week_start, "owner": emails.get(r.owner_id, ""), "kind": r.kind,
+            "status": r.status, "title": r.title, "hours": r.hours, "created_at": r.created_at,
+            "age_days": max((now - r.created_at).days, 0), "sla_due": due, "past_sla": past,
+            "days_past_sla": (now - due).days if past else None, "completed_at": r.completed_at,
+            "days_to_complete": (max((r.completed_at - r.created_at).days, 0)
+                                 if r.status == "completed" and r.completed_at else None),
+            "within_sla": (r.completed_at <= due) if r.status == "completed" and r.completed_at else None})
+    return rows_db, rows
+
+
+def suggested_relief(fc: cm.Forecast, balances: list[cm.WeekBalance], rows_db: list) -> list[dict]:
+    """Relief the forecast suggests that no staffing action covers yet (the ``suggested`` definition), in week
+    order: ``balances`` are ``cm.balances(fc)``'s weeks, ``rows_db`` the raw actions of ``action_rows``."""
+    named: dict[dt.date, set[str]] = {}
+    relief_weeks: set[dt.date] = set()
+    for r in rows_db:
+        named.setdefault(r.week_start, set()).update(mentioned_keys(r.title))
+        if r.kind in cm.RELIEF_KINDS:
+            relief_weeks.add(r.week_start)
+    suggested = []
+    for wb in balances:
+        for s in wb.suggestions:
+            if s["obligation"] not in named.get(wb.week, ()):
+                suggested.append({"week": wb.week, "kind": "rebalance", "title": cm.suggestion_title(s),
+                                  "owner": s["to"], "hours": s["hours"], "obligation": s["obligation"],
+                                  "source": "obligation-load-balancing"})
+    for row in cm.capacity_rows(fc, {}):
+        if row["shortfall"] and row["week"] not in relief_weeks:
+            suggested.append({"week": row["week"], "kind": "add_capacity",
+                              "title": f"Add {row['shortfall_hours']:g} owner-hours for the week of "
+                                       f"{row['week'].isoformat()}",
+                              "owner": "", "hours": row["shortfall_hours"], "obligation": "",
+                              "source": "committee-capacity-budget"})
+    suggested.sort(key=lambda s: (s["week"], s["kind"] != "add_capacity", s["obligation"]))
+    return suggested
+
+
 @report("staffing-actions", title="Staffing actions", category="Committee & staffing", query=StaffingActionsQuery,
         formats=("json", "csv", "html"),
         summary="The staffing action tracker: proposed, tracked, completed and dismissed load-balance and capacity "
@@ -72,54 +126,15 @@ def build(ctx: ReportContext) -> Report:
     q: StaffingActionsQuery = ctx.query  # type: ignore[assignment]
     config_fc = cm.forecast(ctx.org_id, ctx.now, q.weeks)
     sla_days = config_fc.config.completion_sla_days
-    rows_db = db.session.execute(
-        select(StaffingAction.id, StaffingAction.week_start, StaffingAction.owner_id, StaffingAction.kind,
-               StaffingAction.status, StaffingAction.title, StaffingAction.hours, StaffingAction.created_at,
-               StaffingAction.completed_at)
-        .where(StaffingAction.org_id == ctx.org_id)
-        .order_by(StaffingAction.week_start.desc(), StaffingAction.id.desc())).all()
-    emails = cm.user_emails({r.owner_id for r in rows_db})
-    rows = []
-    for r in rows_db:
-        due = svc.sla_due(r.week_start, sla_days)
-        is_open = r.status in svc.OPEN_STATUSES
-        past = is_open and ctx.now > due
-        rows.append({
-            "id": r.id, "week": r.week_start, "owner": emails.get(r.owner_id, ""), "kind": r.kind,
-            "status": r.status, "title": r.title, "hours": r.hours, "created_at": r.created_at,
-            "age_days": max((ctx.now - r.created_at).days, 0), "sla_due": due, "past_sla": past,
-            "days_past_sla": (ctx.now - due).days if past else None, "completed_at": r.completed_at,
-            "days_to_complete": (max((r.completed_at - r.created_at).days, 0)
-                                 if r.status == "completed" and r.completed_at else None),
-            "within_sla": (r.completed_at <= due) if r.status == "completed" and r.completed_at else None})
+    rows_db, rows = action_rows(ctx.org_id, ctx.now, sla_days)
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in STAFFING_ACTION_STATUSES}
     completed = counts["completed"]
     considered = len(rows) - counts["dismissed"]
     within = sum(1 for r in rows if r["within_sla"])
 
     # suggested relief nobody tracks yet
-    named: dict[dt.date, set[str]] = {}
-    relief_weeks: set[dt.date] = set()
-    for r in rows_db:
-        named.setdefault(r.week_start, set()).update(mentioned_keys(r.title))
-        if r.kind in cm.RELIEF_KINDS:
-            relief_weeks.add(r.week_start)
-    suggested = []
     balances, _ = cm.balances(config_fc)
-    for wb in balances:
-        for s in wb.suggestions:
-            if s["obligation"] not in named.get(wb.week, ()):
-                suggested.append({"week": wb.week, "kind": "rebalance", "title": cm.suggestion_title(s),
-                                  "owner": s["to"], "hours": s["hours"], "obligation": s["obligation"],
-                                  "source": "obligation-load-balancing"})
-    for row in cm.capacity_rows(config_fc, {}):
-        if row["shortfall"] and row["week"] not in relief_weeks:
-            suggested.append({"week": row["week"], "kind": "add_capacity",
-                              "title": f"Add {row['shortfall_hours']:g} owner-hours for the week of "
-                                       f"{row['week'].isoformat()}",
-                              "owner": "", "hours": row["shortfall_hours"], "obligation": "",
-                              "source": "committee-capacity-budget"})
-    suggested.sort(key=lambda s: (s["week"], s["kind"] != "add_capacity", s["obligation"]))
+    suggested = suggested_relief(config_fc, balances, rows_db)
 
     listed = [r for r in rows if q.status is None or r["status"] == q.status]
     summary = {
