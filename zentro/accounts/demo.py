@@ -11,6 +11,7 @@ from zentro.compliance.demo_analytics import seed_analytics_demo
 from zentro.compliance.demo_registers import seed_compliance
 from zentro.extensions import db
 from zentro.incidents.demo import seed_incidents
+from zentro.notify.demo import seed_notifications
 from zentro.reliability.demo import seed_reliability
 
 DEMO_ORG = ("acme", "Acme Cloud", "pro")
@@ -47,6 +48,7 @@ def seed_demo(password: str) -> list[str]:
     seed_automations(acme.id)  # playbooks, guardrails, approvals, executions (on the services and incidents above)
     seed_analytics_demo(acme.id)  # scope, gap tracking, evidence requests, committee, audit season (on all of the above)
     db.session.commit()
+    seed_notifications(acme.id)  # digest schedules (two due right away, so the scheduler shows its work)
     return [
         ("Seeded" if created_any else "Demo data already present (nothing duplicated)")
         + f": orgs {', '.join(orgs)}.",
