@@ -60,6 +60,19 @@ def test_included_panel_loads_itself_over_htmx(app, world):
     assert f'href="{url}"' in html  # without JavaScript: a link to the panel page
 
 
+def test_placeholder_run_button_waits_for_the_panel_to_load(world):
+    """The incident page's placeholder is replaced by the panel's own load: a run started from it would answer
+    into the replaced element, so its button stays disabled until the loaded panel arrives."""
+    page = world["client"].get(f"/incidents/{world['incident_id']}").get_data(as_text=True)
+    placeholder = page[page.index('class="card rca-panel"'):]
+    placeholder = placeholder[:placeholder.index("</section>")]
+    assert 'hx-trigger="load"' in placeholder
+    assert re.search(r"<button[^>]*disabled[^>]*>Run RCA</button>", placeholder)
+    loaded = world["client"].get(f"/incidents/{world['incident_id']}/rca", headers=HX).get_data(as_text=True)
+    assert re.search(r"<button[^>]*>Run RCA</button>", loaded)
+    assert not re.search(r"<button[^>]*disabled[^>]*>Run RCA</button>", loaded)
+
+
 def test_panel_partial_for_a_member_offers_run_rca(world):
     resp = world["client"].get(f"/incidents/{world['incident_id']}/rca", headers=HX)
     html = resp.get_data(as_text=True)
