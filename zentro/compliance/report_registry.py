@@ -182,13 +182,18 @@ def report(slug: str, *, title: str, summary: str, category: str, formats: tuple
     return decorator
 
 
+def import_modules(package) -> None:
+    """Import every public module of ``package`` (registries whose entries register themselves on import)."""
+    for mod in sorted(m.name for m in pkgutil.iter_modules(package.__path__)):
+        if not mod.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{mod}")
+
+
 def discover() -> dict[str, ReportDef]:
     """Import every module of ``zentro.compliance.reports`` (each registers its reports) and return the registry."""
     import zentro.compliance.reports as pkg
 
-    for mod in sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)):
-        if not mod.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{mod}")
+    import_modules(pkg)
     return REPORTS
 
 

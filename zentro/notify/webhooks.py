@@ -48,26 +48,13 @@ FIXED_EVENTS: dict[str, str] = {
     "bundle.created": "An evidence bundle or assessor workbook was created.",
     "webhook.test": "A test message sent from the settings page or POST /api/v1/webhooks/{id}/test.",
 }
-# The thirteen digests of issue 7, used until the digest registry (zentro.compliance.digests) is importable.
-FALLBACK_DIGEST_SLUGS = (
-    "digest", "sla-reminders", "evidence-request-sla", "mapping-digest", "peak-week-staffing-digest",
-    "staffing-action-reminders", "staffing-completion-rollup", "staffing-sla-breach-digest",
-    "cross-staffing-committee-escalation", "staffing-digest-auto-chain", "committee-digest",
-    "obligation-density-alerts", "attestation-renewal",
-)
-
-
 # --- the event catalogue -----------------------------------------------------------------------------
 
 def digest_titles() -> dict[str, str]:
-    """slug → title of every digest: the registry's when it can be imported, else the issue's list."""
-    try:
-        from zentro.compliance.digests import DIGESTS  # noqa: PLC0415 - the registry may not exist yet
-    except Exception:  # noqa: BLE001 - ImportError, or a registry that fails to load: fall back
-        DIGESTS = None
-    if DIGESTS:
-        return {slug: getattr(d, "title", slug) for slug, d in DIGESTS.items()}
-    return {slug: slug.replace("-", " ").capitalize() for slug in FALLBACK_DIGEST_SLUGS}
+    """slug → title of every digest in the registry."""
+    from zentro.compliance.digests import discover  # noqa: PLC0415 - digests import notify models
+
+    return {slug: d.title for slug, d in discover().items()}
 
 
 def event_catalogue() -> dict[str, str]:

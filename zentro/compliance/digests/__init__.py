@@ -20,9 +20,7 @@ would send twice).
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
-import pkgutil
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -103,9 +101,7 @@ def discover() -> dict[str, Digest]:
     """Import every digest module of this package (each declares one) and return the registry."""
     import zentro.compliance.digests as pkg
 
-    for mod in sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)):
-        if not mod.startswith("_"):
-            importlib.import_module(f"{pkg.__name__}.{mod}")
+    report_registry.import_modules(pkg)
     return DIGESTS
 
 
