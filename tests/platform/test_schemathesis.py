@@ -160,6 +160,16 @@ def flatmap_path_parameters(ctx, path_parameters):
     return st.just(path_parameters)
 
 
+@schema.hook
+def flatmap_body(ctx, body):
+    """Bodies that name a tenant object by id (``incident_id``, e.g. a copilot message grounded in an incident):
+    sometimes swap a valid id for a seeded one, as for path parameters, so a schema-valid call can succeed."""
+    if isinstance(body, dict) and isinstance(body.get("incident_id"), int) and 0 <= body["incident_id"] <= MAX_ID:
+        seeded = st.sampled_from(SEEDED_IDS).map(lambda i: {**body, "incident_id": i})
+        return st.one_of(st.just(body), seeded, seeded)
+    return st.just(body)
+
+
 def check_422_is_idempotency_mismatch(ctx, response, case):
     """422 is allowed for valid requests above only as the Idempotency-Key mismatch it documents."""
     if response.status_code == 422:
