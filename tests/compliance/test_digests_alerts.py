@@ -16,7 +16,7 @@ from zentro.compliance.obligations import week_start
 from zentro.extensions import db
 from zentro.platform.types import utcnow
 
-from tests.compliance.digest_helpers import build, rows, summary
+from tests.compliance.digest_helpers import build, headers_for, people, rows, summary  # noqa: F401 (fixture)
 from tests.compliance.analytics_helpers import NOW, checkpoint, committee, csv_blocks, evidence_request, get_report
 from tests.compliance.engine_helpers import attestation, vendor
 
@@ -25,22 +25,6 @@ DAY = dt.timedelta(days=1)
 W0, W1, W2 = D(2025, 6, 30), D(2025, 7, 7), D(2025, 7, 14)
 NOT_SENT = [{"channel": "email", "status": "not_sent"}, {"channel": "slack", "status": "not_sent"},
             {"channel": "webhook", "status": "not_sent"}]
-
-
-@pytest.fixture
-def people(app, make_member):
-    """acme: owner a, admin d, members b and c, viewer v; globex: owner g."""
-    a = make_member("acme", "owner", email="a@acme.example")
-    b = make_member("acme", "member", email="b@acme.example")
-    c = make_member("acme", "member", email="c@acme.example")
-    d = make_member("acme", "admin", email="d@acme.example")
-    v = make_member("acme", "viewer", email="v@acme.example")
-    g = make_member("globex", "owner", email="g@globex.example")
-    return {"a": a, "b": b, "c": c, "d": d, "v": v, "g": g}
-
-
-def headers_for(make_api_key, member) -> dict:
-    return {"Authorization": f"Bearer {make_api_key(member)}"}
 
 
 # === obligation density alerts ==================================================================================
