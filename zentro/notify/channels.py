@@ -51,8 +51,10 @@ def channel_status() -> dict:
             "mail_from": current_app.config.get("ZENTRO_MAIL_FROM") or ""}
 
 
-def _record(org_id: int, *, channel: str, source: str, run_id: int | None, target: str, recipients: list[str],
+def record_delivery(org_id: int, *, channel: str, source: str, run_id: int | None, target: str, recipients: list[str],
             subject: str, status: str, error: str, attempts: int, now: dt.datetime) -> Delivery:
+    """Add one delivery-log row (flushed, not committed): the single place rows of any channel are written
+    outside the webhook outbox."""
     d = Delivery(org_id=org_id, source=source[:80], run_id=run_id, channel=channel, target=target[:500],
                  recipients=recipients, subject=subject[:300], status=status, attempts=attempts, error=error[:500],
                  created_at=now, finished_at=now if status in ("sent", "failed", "not_sent") else None)
@@ -144,21 +146,21 @@ def send_email(org_id: int, recipients: list[str], message: Message, *, source: 
                   subject=message.subject)
     url = current_app.config.get("ZENTRO_SMTP_URL") or ""
     if not url:
-        return _record(org_id, status="not_sent", error="; ".join([SMTP_NOT_CONFIGURED] + notes), attempts=0,
+        return record_delivery(org_id, status="not_sent", error="; ".join([SMTP_NOT_CONFIGURED] + notes), attempts=0,
                        now=now, **common)
     if not valid:
-        return _record(org_id, status="not_sent", error="; ".join(["no recipients"] + notes), attempts=0, now=now,
+        return record_delivery(org_id, status="not_sent", error="; ".join(["no recipients"] + notes), attempts=0, now=now,
                        **common)
     sender = current_app.config.get("ZENTRO_MAIL_FROM") or "Zentro <zentro@localhost>"
     timeout = float(current_app.config.get("ZENTRO_SMTP_TIMEOUT_SECONDS") or 10)
     try:
         refused = _smtp_send(url, build_email(message, sender, valid, now), sender, valid, timeout)
     except (smtplib.SMTPException, OSError, ValueError) as exc:
-        return _record(org_id, status="failed", error="; ".join([_smtp_error(exc)] + notes), attempts=1, now=now,
+        return record_delivery(org_id, status="failed", error="; ".join([_smtp_error(exc)] + notes), attempts=1, now=now,
                        **common)
     if refused:
         notes.insert(0, "the server refused " + ", ".join(sorted(refused)))
-    return _record(org_id, status="sent", error="; ".join(notes), attempts=1, now=now, **common)
+    return record_delivery(org_id, status="sent", error="; ".join(notes), attempts=1, now=now, **common)
 
 
 def send_slack(org_id: int, channel: str, message: Message, *, source: str, run_id: int | None = None,
@@ -172,9 +174,9 @@ def send_slack(org_id: int, channel: str, message: Message, *, source: str, run_
     common = dict(channel="slack", source=source, run_id=run_id, target=channel, recipients=[channel] if channel else [],
                   subject=message.subject)
     if not slack_configured():
-        return _record(org_id, status="not_sent", error=SLACK_NOT_CONFIGURED, attempts=0, now=now, **common)
+        return record_delivery(org_id, status="not_sent", error=SLACK_NOT_CONFIGURED, attempts=0, now=now, **common)
     if not channel:
-        return _record(org_id, status="not_sent", error="no Slack channel is set for this delivery", attempts=0,
+        return record_delivery(org_id, status="not_sent", error="no Slack channel is set for this delivery", attempts=0,
                        now=now, **common)
     kwargs = {"channel": channel, "text": message.subject}
     if message.blocks:
@@ -182,5 +184,5 @@ def send_slack(org_id: int, channel: str, message: Message, *, source: str, run_
     try:
         _client().chat_postMessage(**kwargs)
     except Exception as exc:  # noqa: BLE001 - SlackApiError, network errors, timeouts: all recorded as failed
-        return _record(org_id, status="failed", error=_slack_error(exc), attempts=1, now=now, **common)
-    return _record(org_id, status="sent", error="", attempts=1, now=now, **common)
+        return record_delivery(org_id, status="failed", error=_slack_error(exc), attempts=1, now=now, **common)
+    return record_delivery(org_id, status="sent", error="", attempts=1, now=now, **common)

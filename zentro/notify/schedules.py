@@ -110,9 +110,9 @@ def effective_cron(row: DigestSchedule | None, digest) -> str:
 
 # --- reading -------------------------------------------------------------------------------------------
 
-def _row(org_id: int, slug: str) -> DigestSchedule | None:
-    return db.session.scalar(select(DigestSchedule).where(DigestSchedule.org_id == org_id,
-                                                          DigestSchedule.digest == slug))
+def schedule_row(org_id: int, slug: str) -> DigestSchedule | None:
+    """The org's saved schedule of ``slug`` (None: nothing saved, the digest's defaults, off)."""
+    return db.session.get(DigestSchedule, (org_id, slug))
 
 
 def _last_runs(org_id: int) -> dict[str, DigestRun]:
@@ -150,8 +150,7 @@ def schedule_json(digest, row: DigestSchedule | None, last: DigestRun | None) ->
         "schedule": cron,
         "scheduleText": describe_cron(cron),
         "channels": list(row.channels or []) if row is not None else [],
-        "effectiveChannels": [c for c in CHANNELS if c in ((row.channels if row is not None else None)
-                                                           or digest.channels)],
+        "effectiveChannels": digest.channels_for(row),
         "slackChannel": row.slack_channel if row is not None else "",
         "options": dict(row.options or {}) if row is not None else {},
         "nextRunAt": iso(row.next_run_at) if row is not None and row.enabled and row.next_run_at else None,
@@ -174,7 +173,7 @@ def list_schedules(org_id: int) -> list[dict]:
 
 def get_schedule(org_id: int, slug: str) -> dict:
     d = get_digest(slug)
-    return schedule_json(d, _row(org_id, slug), _last_runs(org_id).get(slug))
+    return schedule_json(d, schedule_row(org_id, slug), _last_runs(org_id).get(slug))
 
 
 # --- changing ------------------------------------------------------------------------------------------
@@ -238,7 +237,7 @@ def update_schedule(org_id: int, slug: str, changes: dict, *, user_id: int | Non
         new["options"] = validate_options(d, data.options)
 
     lock_org(org_id)
-    row = _row(org_id, slug)
+    row = schedule_row(org_id, slug)
     before = schedule_json(d, row, None)
     if row is None:
         row = DigestSchedule(org_id=org_id, digest=slug, enabled=False, cron="", channels=[], slack_channel="",

@@ -33,6 +33,7 @@ from zentro.audit.service import Actor, record
 from zentro.compliance import report_registry
 from zentro.compliance.reporting import Report, json_value
 from zentro.extensions import db
+from zentro.notify import schedules
 from zentro.notify.models import CHANNELS, Delivery, DigestRun, DigestSchedule, DigestSnapshot
 from zentro.platform.types import utcnow
 
@@ -71,6 +72,12 @@ class Digest:
     @property
     def event_type(self) -> str:
         return f"digest.{self.slug}"
+
+    def channels_for(self, schedule: DigestSchedule | None, override=None) -> list[str]:
+        """The channels a delivery uses: ``override`` (a POST's ``channels``), else the org's schedule choice,
+        else the digest's own; always within the digest's channels, in CHANNELS order."""
+        chosen = override or (schedule.channels if schedule is not None else None) or self.channels
+        return [c for c in CHANNELS if c in chosen and c in self.channels]
 
 
 DIGESTS: dict[str, Digest] = {}
@@ -284,10 +291,6 @@ def _already(d: Digest, org_id: int, key: str) -> RunResult:
     return RunResult(d.slug, org_id, key, "already_delivered", detail, run, deliveries)
 
 
-def schedule_of(org_id: int, slug: str) -> DigestSchedule | None:
-    return db.session.get(DigestSchedule, (org_id, slug))
-
-
 def preview_link(slug: str) -> str:
     from flask import current_app
 
@@ -306,7 +309,7 @@ def deliver(slug: str, org_id: int, *, now: dt.datetime | None = None, trigger: 
     now = now or utcnow()
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
-    schedule = schedule_of(org_id, slug)
+    schedule = schedules.schedule_row(org_id, slug)
     if params is None:
         params = dict(schedule.options or {}) if schedule else {}
     if d.chain:
@@ -356,12 +359,10 @@ def _send(d: Digest, org_id: int, report: Report, run: DigestRun, key: str, *, n
     from zentro.notify import channels as transport
     from zentro.notify import messages, outbox
 
-    chosen = list(channels) if channels else list((schedule.channels if schedule else None) or d.channels)
-    chosen = [c for c in CHANNELS if c in chosen and c in d.channels]
     org = db.session.get(Org, org_id)
     message = messages.from_report(report, org_name=org.name, period=key, link=preview_link(d.slug))
     out: list[Delivery] = []
-    for channel in chosen:
+    for channel in d.channels_for(schedule, channels):
         if channel == "email":
             out.append(transport.send_email(org_id, recipients_of(d, org_id, report), message, source=d.slug,
                                             run_id=run.id, now=now))
@@ -371,12 +372,10 @@ def _send(d: Digest, org_id: int, report: Report, run: DigestRun, key: str, *, n
         elif channel == "webhook":
             queued = outbox.enqueue_event(org_id, d.event_type, message.data, source=d.slug, run_id=run.id, now=now)
             if not queued:
-                row = Delivery(org_id=org_id, source=d.slug, run_id=run.id, channel="webhook", target="",
-                               subject=message.subject, status="not_sent", attempts=0, created_at=now,
-                               finished_at=now, error=f"No enabled webhook endpoint subscribes to {d.event_type}.")
-                db.session.add(row)
-                db.session.flush()
-                queued = [row]
+                queued = [transport.record_delivery(
+                    org_id, channel="webhook", source=d.slug, run_id=run.id, target="", recipients=[],
+                    subject=message.subject, status="not_sent", attempts=0, now=now,
+                    error=f"No enabled webhook endpoint subscribes to {d.event_type}.")]
             out.extend(queued)
     return out
 
@@ -413,8 +412,6 @@ def _audit(org_id: int, actor: Actor, run: DigestRun, outcome: str, now: dt.date
 def run_due(slug: str, now: dt.datetime | None = None) -> list[RunResult]:
     """Deliver ``slug`` to every org whose schedule for it is due (the scheduler job ``digest:<slug>``).
     One org's failure is recorded on its run and does not stop the others."""
-    from zentro.notify import schedules
-
     now = now or utcnow()
     results = []
     for row in schedules.due(slug, now):
@@ -424,7 +421,7 @@ def run_due(slug: str, now: dt.datetime | None = None) -> list[RunResult]:
         except Exception:  # noqa: BLE001  (bad stored options, ...): logged, the schedule still moves on
             db.session.rollback()
             log.exception("scheduled digest %s for org %s failed", slug, org_id)
-        row = schedule_of(org_id, slug)
+        row = schedules.schedule_row(org_id, slug)
         if row is not None:
             schedules.mark_ran(row, now)
             db.session.commit()

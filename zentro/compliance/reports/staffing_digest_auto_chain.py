@@ -33,17 +33,18 @@ def compose(ctx: ReportContext) -> list[tuple[object, Report, str, str, list[str
     """Per step in chain order: (digest, its preview report, its period key, what it would do, channels,
     recipients)."""
     from zentro.compliance import digests
+    from zentro.notify import schedules
 
     chain = digests.get(SLUG)
     chain_done = _claimed(ctx.org_id, SLUG, digests.period_key(chain.period, ctx.now))
     out = []
     for slug in chain.chain:
         d = digests.get(slug)
-        schedule = digests.schedule_of(ctx.org_id, slug)
+        schedule = schedules.schedule_row(ctx.org_id, slug)
         params = dict(schedule.options or {}) if schedule else {}
         part = registry.build(slug, ctx.org_id, ctx.now, **params)
         key = digests.period_key(d.period, ctx.now)
-        channels = [c for c in d.channels if c in ((schedule.channels if schedule else None) or d.channels)]
+        channels = d.channels_for(schedule)
         recipients = digests.recipients_of(d, ctx.org_id, part) if "email" in channels else []
         if chain_done:
             would = "already ran: the chain was delivered this period"
