@@ -45,6 +45,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from zentro.automations import models as _automation_models  # noqa: F401
     from zentro.copilot import models as _copilot_models  # noqa: F401
     from zentro.notify import models as _notify_models  # noqa: F401
+    from zentro.billing import models as _billing_models  # noqa: F401
+    from zentro.connectors import models as _connector_models  # noqa: F401
 
     # Order matters: the caller is identified before Flask-Limiter keys its counters on it.
     from zentro.platform.auth import check_csrf, resolve_request

@@ -1,0 +1,1 @@
+"""Plans and billing: the Lemon Squeezy subscription webhook, the org's plan tier, checkout and portal links."""
