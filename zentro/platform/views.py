@@ -1,13 +1,16 @@
-"""Health, the OpenAPI document, its two readers, and retired API versions."""
+"""Health, the OpenAPI document, its two readers, retired API versions, and the changelog page."""
 from __future__ import annotations
 
+import threading
 import time
 
 from flask import Blueprint, current_app, jsonify, render_template
+from markupsafe import Markup
 from pydantic import BaseModel
 
+from zentro.config import ROOT
 from zentro.platform.errors import ApiError
-from zentro.platform.routes import public_route
+from zentro.platform.routes import page_route, public_route
 from zentro.platform.schema import schema_state
 
 bp = Blueprint("platform", __name__)
@@ -71,3 +74,32 @@ def redoc():
               summary="Retired API versions answer 410.")
 def retired(version: str, rest: str = ""):
     raise ApiError(410, f"API version {version} is retired. Use /api/v1/.")
+
+
+CHANGELOG_PATH = ROOT / "CHANGELOG.md"
+_changelog_cache: dict = {}  # path -> (mtime_ns, html)
+_changelog_lock = threading.Lock()
+
+
+def render_changelog(path=None) -> Markup:
+    """CHANGELOG.md as HTML, rendered by markdown-it-py with raw HTML disabled (markup in the file is shown as
+    text, links with unsafe schemes are not linked), cached per process until the file's mtime changes."""
+    from markdown_it import MarkdownIt
+
+    path = path or CHANGELOG_PATH
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return Markup("<p>No CHANGELOG.md in this deployment.</p>")
+    cached = _changelog_cache.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    with _changelog_lock:
+        html = Markup(MarkdownIt("commonmark", {"html": False}).render(path.read_text(encoding="utf-8")))
+        _changelog_cache[path] = (mtime, html)
+    return html
+
+
+@page_route(bp, "/changelog", summary="What changed in each release, rendered from CHANGELOG.md.")
+def changelog():
+    return render_template("platform/changelog.html", changelog=render_changelog())
