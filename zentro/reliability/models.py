@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from zentro.extensions import db
@@ -72,3 +72,43 @@ class ChangeEvent(db.Model):
     ref: Mapped[str] = mapped_column(String(200), default="")  # commit, version, ticket
     occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GateRule(db.Model):
+    """A service's deploy-gate rules (zentro.reliability.gates); no row means the defaults."""
+
+    __tablename__ = "gate_rules"
+    __table_args__ = (UniqueConstraint("org_id", "service_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    block_severities: Mapped[list] = mapped_column(JSON, default=list)
+    include_dependencies: Mapped[bool] = mapped_column(default=True)
+    error_budget: Mapped[bool] = mapped_column(default=True)
+    min_remaining_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    freeze: Mapped[bool] = mapped_column(default=True)
+    require_maintenance_window: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class GateDecision(db.Model):
+    """One gate evaluation as answered to a pipeline: change-management evidence. The service link is
+    cleared when the service is deleted; its name stays."""
+
+    __tablename__ = "gate_decisions"
+    __table_args__ = (Index("ix_gate_decisions_org_service", "org_id", "service_id", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id", ondelete="SET NULL"), nullable=True)
+    service_name: Mapped[str] = mapped_column(String(100))
+    decision: Mapped[str] = mapped_column(String(10))  # pass | fail
+    checks: Mapped[list] = mapped_column(JSON, default=list)
+    rules: Mapped[dict] = mapped_column(JSON, default=dict)
+    context: Mapped[dict] = mapped_column(JSON, default=dict)  # ref, pipeline, environment
+    actor_type: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str] = mapped_column(String(64), default="")
+    actor_label: Mapped[str] = mapped_column(String(320), default="")
+    audit_event_id: Mapped[int | None] = mapped_column(nullable=True)  # no FK: retention may purge audit rows
+    evaluated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

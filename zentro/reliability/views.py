@@ -12,7 +12,7 @@ from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
 from zentro.platform.routes import page_route
 from zentro.platform.types import utcnow
-from zentro.reliability import attack_paths, service, slo, svg
+from zentro.reliability import attack_paths, gates, service, slo, svg
 from zentro.reliability.models import ENVIRONMENTS, TIERS, Service
 from zentro.reliability.schemas import FIELD_HELP, ChangeIn, ServiceIn
 
@@ -267,3 +267,13 @@ def change_add(service_id: int):
     else:
         flash(f"{body.kind.capitalize()} recorded on {svc.name}.", "success")
     return redirect(url_for("reliability.service_detail", service_id=svc.id) + "#changes")
+
+
+@page_route(bp, "/services/<int:service_id>/gate-panel", tenant_model=Service, endpoint="gate_panel",
+            summary="The service page's deploy-gate panel (HTMX partial): rules, a preview verdict, last decisions.")
+def gate_panel(service_id: int):
+    p = current_principal()
+    svc = service.get_service(p.org.id, service_id)
+    now = utcnow()
+    return render_template("reliability/_gate_panel.html", svc=svc, gate=gates.preview(p.org.id, svc.id, now),
+                           decisions=gates.recent_decisions(p.org.id, svc.id), now=now)
