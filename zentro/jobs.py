@@ -6,6 +6,7 @@
                   one is due (the same schedule the obligations calendar shows; ``--org``: one org).
 - ``digest:<slug>`` one per digest, every ``ZENTRO_SCHEDULER_TICK_SECONDS`` (60): deliver it to every org whose
                   schedule is due (``--org``: deliver to that org now, once per period unless already sent).
+- ``report-jobs`` every 5 s: build queued generated reports (and requeue ones whose worker died).
 - ``job-runs``    hourly: keep each job's newest runs only.
 
 Domain code is imported inside the job functions, so declaring (and listing) jobs stays cheap. Each job returns
@@ -145,6 +146,19 @@ def digest_job(slug: str, now: dt.datetime, org_id: int | None = None) -> str:
     return f"{result.outcome}: {result.detail}"
 
 
+# --- generated reports ---------------------------------------------------------------------------------
+
+REPORT_JOBS_SECONDS = 5
+
+
+def report_jobs_job(now: dt.datetime) -> str:
+    from flask import current_app
+
+    from zentro.compliance.report_jobs import run_pending
+
+    return "report jobs: " + _counts(run_pending(current_app._get_current_object(), now))
+
+
 # --- housekeeping --------------------------------------------------------------------------------------
 
 def job_runs_job(now: dt.datetime) -> str:
@@ -167,6 +181,8 @@ def load(app) -> dict[str, scheduler.Job]:
         register_job(f"digest:{slug}", functools.partial(digest_job, slug), seconds=tick, per_org=True,
                      description=f"{d.title}: deliver to every org whose schedule is due (default {d.schedule} "
                                  f"UTC, once per {d.period}).")
+    register_job("report-jobs", report_jobs_job, seconds=REPORT_JOBS_SECONDS,
+                 description="Build queued generated reports (POST /api/v1/reports/generate); requeue stalled ones.")
     register_job("job-runs", job_runs_job, cron="5 * * * *",
                  description="Prune the job run history (each job keeps its newest runs).")
     return scheduler.JOBS

@@ -285,3 +285,29 @@ class ComplianceRevision(db.Model):
     __tablename__ = "compliance_revisions"
     org_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     revision: Mapped[int] = mapped_column(db.BigInteger)
+
+
+REPORT_JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class ReportJob(db.Model):
+    """A generated report (POST /api/v1/reports/generate): the report kind (a registered @report slug) and its
+    parameters, built once by a worker (zentro.compliance.report_jobs) into stored artifacts, one per format:
+    ``artifacts`` = [{format, key, media_type, size, sha256}], the bytes living in the artifact store."""
+
+    __tablename__ = "report_jobs"
+    __table_args__ = (Index("ix_report_jobs_status_updated", "status", "updated_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued | running | done | failed
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(320), default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    artifacts: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

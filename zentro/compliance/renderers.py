@@ -93,13 +93,18 @@ def is_scalar(value: Any) -> bool:
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
+# Words a title keeps in capitals however the key spells them ("mtta_seconds" → "MTTA seconds").
+ACRONYMS = {w.lower(): w for w in ("MTTA", "MTTR", "SLO", "SLOs", "SLA", "SLAs", "RCA", "API", "ID", "IDs", "URL")}
+
+
 def humanize(key: str) -> str:
-    """``due_in_horizon`` / ``periodDays`` → "Due in horizon" / "Period days"."""
+    """``due_in_horizon`` / ``periodDays`` / ``mtta_seconds`` → "Due in horizon" / "Period days" / "MTTA seconds"."""
     text = _CAMEL.sub(" ", str(key)).replace("_", " ").replace("-", " ").strip()
     if not text:
         return str(key)
-    words = text.split()
-    words = [words[0][:1].upper() + words[0][1:]] + [w if w.isupper() else w.lower() for w in words[1:]]
+    words = [ACRONYMS.get(w.lower(), w) for w in text.split()]
+    words = [words[0][:1].upper() + words[0][1:]] + [w if w.isupper() or w in ACRONYMS.values() else w.lower()
+                                                     for w in words[1:]]
     return " ".join(words)
 
 
