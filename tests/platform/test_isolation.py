@@ -214,6 +214,10 @@ def _models():
     from zentro.ingest.models import Finding
     from zentro.reliability.models import Service
     from zentro.notify.models import Delivery, WebhookEndpoint
+    from tests.connectors.integration_helpers import make_integration
+    from zentro.connectors.models import Integration
+    from tests.compliance.report_job_helpers import make_report_job
+    from zentro.compliance.models import ReportJob
 
     return {ApiKey: _make_api_key, IngestToken: _make_ingest_token, Service: _make_service,
             Incident: _make_incident, Finding: _make_finding, RcaRun: _make_rca_run,
@@ -234,6 +238,8 @@ def _models():
                                                                title=f"{MARK} staffing action"),
             ScopeMapping: _make_scope_mapping,
             WebhookEndpoint: _make_webhook_endpoint, Delivery: _make_delivery,
+            Integration: lambda org, owner: db.session.get(Integration, make_integration(org.id, owner.id)),
+            ReportJob: lambda org, owner: db.session.get(ReportJob, make_report_job(org.id, owner.id)),
             }
 
 

@@ -111,6 +111,11 @@ CROSS_FIELD_RULES = {
     "POST /api/v1/webhooks": "the url must be http(s) with a host that resolves to a public address (private ones only "
                              "with ZENTRO_WEBHOOK_ALLOW_PRIVATE), checked against DNS (tests/notify/test_webhooks_api.py)",
     "PATCH /api/v1/webhooks/{webhook_id}": "a new url is checked like on create: http(s), resolving to a public address",
+    "POST /api/v1/integrations": "config and secrets are validated against the strict model of the provider the body "
+                                 "names; URLs must be http(s) without credentials, query or fragment, and literal "
+                                 "private IPs are refused (tests/connectors/test_integrations_api.py)",
+    "PATCH /api/v1/integrations/{integration_id}": "config and secrets are validated against the stored integration's "
+                                                   "provider; rotate_ingest_token only for sources",
     **{f"{method} /api/{backend}/{{rest}}": "the proxied path may not hold '.'/'..' segments, a scheme, backslashes or "
                                             "control characters (400: it must stay under the backend's base URL)"
        for backend in ("reasoning", "robot") for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
@@ -141,6 +146,14 @@ NO_2XX_EXPECTED = {
                                                         "policy covering its plan",
     "POST /api/integrations/slack/approvals": "a 2xx needs a Slack-signed block_actions form body "
                                               "(tests/automations/test_slack_api.py)",
+    "POST /api/webhooks/lemonsqueezy": "a 2xx needs a body signed with the Lemon Squeezy secret in X-Signature "
+                                       "(tests/billing/test_webhook.py)",
+    "POST /api/v1/billing/portal": "needs a Lemon Squeezy subscription, which only a signed webhook creates "
+                                   "(tests/billing/test_billing_api.py)",
+    "PATCH /api/v1/integrations/{integration_id}": "config and secrets must match the stored integration's provider, "
+                                                   "which the path id alone does not say",
+    "GET /api/v1/gates/{service}": "names a service by id or name as free text; generated strings do not name a seeded "
+                                   "service (tests/reliability/test_gates_api.py covers id, name and unknown)",
     "POST /api/approvals/policy-suggestions/promote": "needs the action_key of an action approved N times and never "
                                                       "rejected; a generator will not guess one (tests/automations/"
                                                       "test_suggestions.py)",
@@ -272,6 +285,11 @@ def api_world(request, app, monkeypatch, make_member, make_api_key, make_ingest_
         monkeypatch.setitem(app.config, key, backend.url)
     # unsigned Slack calls must answer 401 (unset secret: 503 by contract)
     monkeypatch.setitem(app.config, "ZENTRO_SLACK_SIGNING_SECRET", "schema-slack-signing-secret")
+    # unsigned Lemon Squeezy calls must answer 401 (unset secret: 503 by contract); report jobs build in the request
+    monkeypatch.setitem(app.config, "ZENTRO_LEMONSQUEEZY_SIGNING_SECRET", "schema-lemonsqueezy-signing-secret")
+    monkeypatch.setitem(app.config, "ZENTRO_REPORT_JOB_EXECUTION", "inline")
+    for plan in ("PRO", "ENTERPRISE"):  # checkout answers a URL when the store is configured
+        monkeypatch.setitem(app.config, f"ZENTRO_LEMONSQUEEZY_CHECKOUT_URL_{plan}", f"https://schema.lemonsqueezy.com/buy/{plan}")
     signed = sign_in(owner)
     cron_secret = "schema-cron-secret-" + "x" * 24
     for meta in REGISTRY.values():  # every cron entrypoint is switched on, with one secret

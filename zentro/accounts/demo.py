@@ -9,6 +9,7 @@ from zentro.audit.service import SYSTEM
 from zentro.automations.demo import seed_automations
 from zentro.compliance.demo_analytics import seed_analytics_demo
 from zentro.compliance.demo_registers import seed_compliance
+from zentro.connectors.integrations_demo import seed as seed_integrations
 from zentro.extensions import db
 from zentro.incidents.demo import seed_incidents
 from zentro.notify.demo import seed_notifications
@@ -49,6 +50,8 @@ def seed_demo(password: str) -> list[str]:
     seed_analytics_demo(acme.id)  # scope, gap tracking, evidence requests, committee, audit season (on all of the above)
     db.session.commit()
     seed_notifications(acme.id)  # digest schedules (two due right away, so the scheduler shows its work)
+    seed_integrations(acme)  # alert and scanner sources with their own ingest tokens, untested until someone tests them
+    db.session.commit()
     return [
         ("Seeded" if created_any else "Demo data already present (nothing duplicated)")
         + f": orgs {', '.join(orgs)}.",
