@@ -86,7 +86,7 @@ def test_email_without_smtp_is_recorded_as_not_sent_with_the_reason(app, make_me
     smtp_config(None)
     d = _email(app, owner.org_id, ["ops@alpha.example"])
     assert (d.status, d.attempts, d.finished_at) == ("not_sent", 0, T0)
-    assert d.error == "SMTP is not configured (ZENTRO_SMTP_URL is unset)"
+    assert d.error == "SMTP is not configured (no SMTP integration, and ZENTRO_SMTP_URL is unset)"
     assert d.recipients == ["ops@alpha.example"]
 
 
@@ -223,7 +223,7 @@ def test_slack_without_a_token_is_not_sent(app, make_member, stub_server, slack_
     owner = make_member("alpha", "owner")
     slack_config(slack_api(stub_server), token=None)
     d = _slack(app, owner.org_id, "#compliance")
-    assert (d.status, d.error) == ("not_sent", "Slack is not configured (ZENTRO_SLACK_BOT_TOKEN is unset)")
+    assert (d.status, d.error) == ("not_sent", "Slack is not configured (no Slack integration, and ZENTRO_SLACK_BOT_TOKEN is unset)")
     assert stub_server.calls == []
 
 

@@ -27,7 +27,7 @@ def seeded(app, owner):
     return [
         make_delivery(app, owner.org_id, channel="email", status="sent", created_at=T0),
         make_delivery(app, owner.org_id, channel="email", status="not_sent", attempts=0, created_at=T0 + m,
-                      error="SMTP is not configured (ZENTRO_SMTP_URL is unset)"),
+                      error="SMTP is not configured (no SMTP integration, and ZENTRO_SMTP_URL is unset)"),
         make_delivery(app, owner.org_id, channel="slack", status="failed", target="#compliance", source="digest",
                       error="Slack answered 200: channel_not_found", created_at=T0 + 2 * m),
         make_delivery(app, owner.org_id, channel="webhook", status="queued", attempts=0, source="incident.opened",

@@ -158,7 +158,7 @@ def _seed_log(app, org_id):
     m = dt.timedelta(minutes=7)
     make_delivery(app, org_id, channel="email", status="sent", source="sla-reminders", created_at=T0)
     make_delivery(app, org_id, channel="email", status="not_sent", attempts=0, source="digest",
-                  error="SMTP is not configured (ZENTRO_SMTP_URL is unset)", created_at=T0 + m)
+                  error="SMTP is not configured (no SMTP integration, and ZENTRO_SMTP_URL is unset)", created_at=T0 + m)
     make_delivery(app, org_id, channel="slack", status="failed", source="committee-digest", target="#committee",
                   error="Slack answered 200: channel_not_found", created_at=T0 + 2 * m)
     make_delivery(app, org_id, channel="webhook", status="failed", attempts=4, source="incident.opened",

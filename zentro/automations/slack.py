@@ -57,9 +57,10 @@ def configuration() -> dict:
             "api_url": cfg.get("ZENTRO_SLACK_API_URL") or ""}
 
 
-def _client() -> WebClient:
+def slack_client(token: str | None = None, base_url: str | None = None) -> WebClient:
+    """The one WebClient setup: the server's bot token and API URL unless an org's integration gives its own."""
     cfg = current_app.config
-    return WebClient(token=cfg["ZENTRO_SLACK_BOT_TOKEN"], base_url=cfg["ZENTRO_SLACK_API_URL"],
+    return WebClient(token=token or cfg["ZENTRO_SLACK_BOT_TOKEN"], base_url=base_url or cfg["ZENTRO_SLACK_API_URL"],
                      timeout=cfg["ZENTRO_CONNECTOR_TIMEOUT_SECONDS"])
 
 
@@ -139,7 +140,7 @@ def decided_message(approval: Approval) -> tuple[str, list[dict]]:
             [_request_section(approval), {"type": "section", "text": {"type": "mrkdwn", "text": _clip(detail)}}])
 
 
-def _slack_error(exc: Exception) -> str:
+def slack_error(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         data = exc.response.data if isinstance(exc.response.data, dict) else {}
         return f"Slack answered {exc.response.status_code}: {data.get('error') or 'unknown error'}"
@@ -174,11 +175,11 @@ def post_approval(approval: Approval, now: dt.datetime | None = None) -> None:
         text, blocks = request_message(approval)
         _end_transaction()
         try:
-            resp = _client().chat_postMessage(channel=channel, text=text, blocks=blocks)
+            resp = slack_client().chat_postMessage(channel=channel, text=text, blocks=blocks)
         except Exception as exc:  # noqa: BLE001 - SlackApiError, network errors, timeouts
-            approval.slack_status = f"failed: {_slack_error(exc)}"[:200]
+            approval.slack_status = f"failed: {slack_error(exc)}"[:200]
             record_event(approval.org_id, direction="outbound", kind="post_message", outcome="failed",
-                         approval_id=approval.id, channel=channel, detail=_slack_error(exc), now=now)
+                         approval_id=approval.id, channel=channel, detail=slack_error(exc), now=now)
             return _commit_quietly()
         approval.slack_channel = str(resp.get("channel") or channel)[:64]
         approval.slack_ts = str(resp.get("ts") or "")[:64]
@@ -206,9 +207,9 @@ def update_message(approval: Approval, now: dt.datetime | None = None) -> None:
         text, blocks = decided_message(approval)
         _end_transaction()
         try:
-            _client().chat_update(channel=approval.slack_channel, ts=approval.slack_ts, text=text, blocks=blocks)
+            slack_client().chat_update(channel=approval.slack_channel, ts=approval.slack_ts, text=text, blocks=blocks)
         except Exception as exc:  # noqa: BLE001
-            record_event(approval.org_id, outcome="failed", detail=_slack_error(exc), **common)
+            record_event(approval.org_id, outcome="failed", detail=slack_error(exc), **common)
             return _commit_quietly()
         record_event(approval.org_id, outcome="sent", detail=text, **common)
         _commit_quietly()
@@ -340,9 +341,9 @@ def _lookup_email(slack_user_id: str) -> str:
         return ""
     _end_transaction()
     try:
-        resp = _client().users_info(user=slack_user_id)
+        resp = slack_client().users_info(user=slack_user_id)
     except Exception as exc:  # noqa: BLE001 - an unreachable Slack means "not linked", not a 500
-        log.info("users.info for %s failed: %s", slack_user_id, _slack_error(exc))
+        log.info("users.info for %s failed: %s", slack_user_id, slack_error(exc))
         return ""
     profile = (resp.get("user") or {}).get("profile") or {}
     email = profile.get("email")

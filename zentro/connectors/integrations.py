@@ -676,6 +676,24 @@ def read_secrets(row: Integration) -> dict:
                             "set them again with PATCH.") from None
 
 
+# --- Zentro's own outgoing e-mail and Slack ----------------------------------------------------------
+
+OUTGOING_PROVIDERS = ("slack", "smtp")
+
+
+def outgoing(org_id: int, provider: str) -> tuple[Integration, dict, dict] | None:
+    """The org's newest Slack or SMTP integration with its config and decrypted secrets, or None. The org's
+    e-mail and Slack deliveries (digests, notifications) go through it instead of the server-wide
+    ZENTRO_SMTP_URL / ZENTRO_SLACK_BOT_TOKEN. Raises 409 when its secrets can no longer be decrypted."""
+    if provider not in OUTGOING_PROVIDERS:
+        raise ValueError(provider)
+    row = db.session.scalar(select(Integration).where(Integration.org_id == org_id, Integration.provider == provider)
+                            .order_by(Integration.id.desc()).limit(1))
+    if row is None:
+        return None
+    return row, dict(row.config or {}), read_secrets(row)
+
+
 # --- queries and JSON --------------------------------------------------------------------------------
 
 def integrations_query(org_id: int, *, provider: str | None = None, status: str | None = None):

@@ -178,5 +178,5 @@ def deliveries_page():
         return render_template("notify/_delivery_rows.html", **context)
     sources = db.session.scalars(select(Delivery.source).where(Delivery.org_id == p.org.id).distinct()
                                  .order_by(Delivery.source).limit(100)).all()
-    return render_template("notify/deliveries.html", config=channels.channel_status(), sources=sources,
+    return render_template("notify/deliveries.html", config=channels.channel_status(p.org.id), sources=sources,
                            statuses=DELIVERY_STATUSES, channel_names=CHANNELS, **context)
