@@ -8,12 +8,10 @@ preview from the row. Screenshots land in test-results/e2e/digests/ (or $ZENTRO_
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import SHOTS, TIMEOUT_MS
+from tests.e2e.conftest import TIMEOUT_MS, shots_folder, signed_in_page
 from tests.http_stub import StubServer
 from tests.notify.servers import SmtpServer, slack_api
 
@@ -22,9 +20,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def shots():
-    folder = Path(os.environ.get("ZENTRO_SHOTS_DIR") or SHOTS / "digests")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return shots_folder("digests")
 
 
 @pytest.fixture
@@ -45,16 +41,7 @@ def test_owner_schedules_sends_and_audits_a_digest(app, browser, shots, live_ser
     smtp, stub = channels
     expect.set_options(timeout=TIMEOUT_MS)
     owner = make_member("acme", "owner", email="owner@acme.example", plan="enterprise")
-    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-
-    page.goto("/login")
-    page.fill("input[name=email]", owner.email)
-    page.fill("input[name=password]", owner.password)
-    page.click("button[type=submit]")
+    context, page, errors = signed_in_page(browser, live_server.url, owner)
     page.get_by_role("link", name="Digests").click()
     expect(page.get_by_role("heading", name="Digests", exact=True)).to_be_visible()
 
