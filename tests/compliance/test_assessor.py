@@ -262,8 +262,10 @@ def test_an_assessor_token_cannot_write_anywhere(app, alpha, monkeypatch):
     _, secret = new_token(app, alpha.org_id, list(assessor.RESOURCES))
     client = app.test_client()
     client.get("/api/deployment/profile", headers=bearer(secret))  # first use stamps last_used_at (once a minute)
-    # Slack's endpoint is off (503) without its signing secret; switched on it must refuse the token (401)
+    # Slack's and Lemon Squeezy's endpoints are off (503) without their signing secrets; switched on they must
+    # refuse the token (401)
     monkeypatch.setitem(app.config, "ZENTRO_SLACK_SIGNING_SECRET", "assessor-test-slack-secret")
+    monkeypatch.setitem(app.config, "ZENTRO_LEMONSQUEEZY_SIGNING_SECRET", "assessor-test-lemon-secret")
     with app.app_context():  # one call per write route: more than the free plan's 60 calls a minute
         from zentro.accounts.models import Org
 

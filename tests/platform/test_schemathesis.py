@@ -111,6 +111,13 @@ CROSS_FIELD_RULES = {
     "POST /api/v1/webhooks": "the url must be http(s) with a host that resolves to a public address (private ones only "
                              "with ZENTRO_WEBHOOK_ALLOW_PRIVATE), checked against DNS (tests/notify/test_webhooks_api.py)",
     "PATCH /api/v1/webhooks/{webhook_id}": "a new url is checked like on create: http(s), resolving to a public address",
+    "GET /api/governance/compliance/incident-summary": "start before end, at most 366 days, not in the future; "
+                                                        "services must be this org's (tests/compliance/test_report_jobs.py)",
+    "GET /api/governance/compliance/compliance-posture": "start before end, at most 366 days, not in the future "
+                                                         "(tests/compliance/test_report_jobs.py)",
+    "POST /api/v1/reports/generate": "start before end within 366 days; service_ids only for incident-summary and "
+                                     "this org's, frameworks only for compliance-posture (tests/compliance/"
+                                     "test_report_jobs_api.py)",
     "POST /api/v1/integrations": "config and secrets are validated against the strict model of the provider the body "
                                  "names; URLs must be http(s) without credentials, query or fragment, and literal "
                                  "private IPs are refused (tests/connectors/test_integrations_api.py)",
@@ -148,6 +155,10 @@ NO_2XX_EXPECTED = {
                                               "(tests/automations/test_slack_api.py)",
     "POST /api/webhooks/lemonsqueezy": "a 2xx needs a body signed with the Lemon Squeezy secret in X-Signature "
                                        "(tests/billing/test_webhook.py)",
+    "POST /api/governance/compliance/evidence-requests/{request_id}/fulfil": "needs an open request among the seeded ids "
+                                                                              "and either bundleId (of the org) or "
+                                                                              "fileRef; a generated body seldom has both "
+                                                                              "(tests/compliance/test_evidence_requests.py)",
     "POST /api/v1/billing/portal": "needs a Lemon Squeezy subscription, which only a signed webhook creates "
                                    "(tests/billing/test_billing_api.py)",
     "PATCH /api/v1/integrations/{integration_id}": "config and secrets must match the stored integration's provider, "
@@ -276,6 +287,18 @@ def api_world(request, app, monkeypatch, make_member, make_api_key, make_ingest_
     monkeypatch.setattr(rca_api, "SSE_MAX_SECONDS", 0.3)  # a seeded running run never finishes
     monkeypatch.setattr(rca_api, "SSE_POLL_SECONDS", 0.05)
     _seed_every_model(app, owner)
+    from zentro.compliance import report_jobs
+
+    from zentro.compliance.models import ReportJob
+    from zentro.extensions import db as database
+
+    with app.app_context():  # the seeded (failed) report jobs are built, so their downloads have something to answer
+        seeded = database.session.scalars(database.select(ReportJob.id).where(ReportJob.org_id == owner.org_id)).all()
+        database.session.execute(database.update(ReportJob).where(ReportJob.id.in_(seeded)).values(status="queued"))
+        database.session.commit()
+        database.session.remove()
+    for job_id in seeded:
+        assert report_jobs.execute(app, job_id)
     # the connector proxies forward to a real local backend (unconfigured they answer 503 by contract)
     from tests.http_stub import StubServer
     backend = StubServer().route("*", "/", lambda req: (200, {"ok": True}))

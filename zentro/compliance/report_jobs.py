@@ -29,7 +29,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from zentro.accounts.models import Org
-from zentro.audit.service import SYSTEM, Actor, record
+from zentro.audit.service import Actor, record
 from zentro.compliance import renderers, reporting
 from zentro.compliance import report_registry as registry
 from zentro.compliance.models import ReportJob

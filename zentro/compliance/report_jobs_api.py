@@ -127,6 +127,8 @@ def get_report_job(report_id: int):
 @api_route(bp, "/reports/<int:report_id>/download", methods=("GET",), query=DownloadQuery,
            response=tuple(jobs.FORMATS), tenant_model=ReportJob,
            summary="Download a generated report's artifact (format pdf, json, csv or html); 409 until it is done.",
+           extra={"error_statuses": {409: "The report is not built yet (queued, running or failed) (CONFLICT)",
+                                     410: "The stored file is gone from the artifact store (GONE)"}},
            **COMMON)
 def download_report(report_id: int, query: DownloadQuery):
     p = current_principal()

@@ -224,6 +224,7 @@ def _responses(meta: RouteMeta, method: str, components: dict) -> dict:
     statuses = dict(ERROR_STATUSES)
     if method in ("POST", "PUT", "PATCH", "DELETE"):
         statuses |= MUTATION_STATUSES
+    statuses |= {str(code): desc for code, desc in meta.extra.get("error_statuses", {}).items()}  # route-specific
     for code, desc in statuses.items():
         responses[code] = {"description": desc, "headers": _headers(meta, method, *(["Retry-After"] if code == "429" else [])),
                            "content": error_ref}
