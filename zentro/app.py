@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter
 
 from zentro.config import ROOT, load_config
 from zentro.extensions import csrf, db, limiter, login_manager, migrate
+from zentro.platform import observability
 
 
 class BoundedInt(IntegerConverter):
@@ -24,7 +25,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.update(load_config(overrides))
     app.json.sort_keys = False
     app.url_map.converters["int"] = BoundedInt  # ids beyond INTEGER are a 404, not a database error
-    logging.basicConfig(level=app.config["ZENTRO_LOG_LEVEL"])
+    hops = int(app.config.get("ZENTRO_PROXY_HOPS") or 0)
+    if hops > 0:  # behind a load balancer: the client address and scheme come from its X-Forwarded-* headers
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    observability.init_app(app)  # JSON/text logging, then the first request hook (timer) and the last (metrics)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)

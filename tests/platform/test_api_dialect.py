@@ -397,3 +397,35 @@ def test_session_form_post_to_json_api_is_415(app, owner, sign_in):
     resp = s.post(TOKENS, data={"name": "form"})
     envelope_of(resp, 415, "UNSUPPORTED_MEDIA_TYPE")
     assert count(app, "ingest_tokens") == 0
+
+
+@pytest.mark.parametrize("hops, expected", [(0, "127.0.0.1"), (1, "203.0.113.9")])
+def test_the_client_address_comes_from_the_load_balancer_only_when_trusted(app, database_url, make_member, hops,
+                                                                           expected):
+    """Behind one load balancer (ZENTRO_PROXY_HOPS=1) a sign-in records the client's address from X-Forwarded-For;
+    with no trusted proxy the header is ignored, so a client cannot pick its own address (rate limits, audit)."""
+    from tests.conftest import csrf_from
+    from zentro import create_app
+    from zentro.accounts.models import LoginSession
+    from zentro.extensions import limiter
+
+    m = make_member("proxied", "owner")
+    w = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x", "TESTING": True,
+                    "ZENTRO_PROXY_HOPS": hops})
+    # (over https Flask-WTF also checks the Referer, as a browser sends it)
+    forwarded = {"headers": {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+                             "Referer": "https://localhost/login"},
+                 "environ_base": {"REMOTE_ADDR": "127.0.0.1"}}
+    try:
+        client = w.test_client()
+        page = client.get("/login", **forwarded)
+        resp = client.post("/login", data={"email": m.email, "password": m.password,
+                                           "csrf_token": csrf_from(page.get_data(as_text=True))}, **forwarded)
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        with w.app_context():
+            ips = db.session.scalars(db.select(LoginSession.ip).where(LoginSession.user_id == m.user_id)).all()
+        assert ips == [expected]
+    finally:
+        with w.app_context():
+            db.engine.dispose()
+        limiter.init_app(app)  # the suite's app is the limiter's active app again

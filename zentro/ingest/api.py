@@ -19,6 +19,7 @@ from zentro.ingest import normalizers, scanners, service, signing
 from zentro.ingest.normalizers import NormalizeError
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
+from zentro.platform.observability import count_ingest
 from zentro.ingest.normalizers.zentro import ZentroAlert
 from zentro.ingest.scanners.generic import GenericFinding
 from zentro.platform.routes import api_route
@@ -154,6 +155,7 @@ def receive_alerts(query: AlertSourceQuery):
         raise _bad(exc) from None
     report = service.ingest_alerts(p.org.id, alerts, p.actor, source=source,
                                    resolve_mitigates=current_app.config["ZENTRO_RESOLVE_MITIGATES_INCIDENT"])
+    count_ingest("alert", report.results)
     return jsonify(report.json()), 202
 
 
@@ -174,4 +176,5 @@ def receive_vulnerabilities(query: VulnSourceQuery):
     sources = sorted({f.source for f in findings})
     report = service.ingest_findings(p.org.id, findings, p.actor, source=",".join(sources),
                                      resolve_mitigates=current_app.config["ZENTRO_RESOLVE_MITIGATES_INCIDENT"])
+    count_ingest("vulnerability", report.results)
     return jsonify(report.json()), 202

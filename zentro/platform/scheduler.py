@@ -29,6 +29,7 @@ from sqlalchemy import case, delete, literal, or_, select, update
 
 from zentro.extensions import db
 from zentro.platform.models import JobRun, SchedulerLease
+from zentro.platform.observability import count_job_run
 from zentro.platform.types import UTCDateTime, utcnow
 
 log = logging.getLogger("zentro.scheduler")
@@ -326,6 +327,7 @@ def execute(job: Job, now: dt.datetime, *, holder: str, trigger: str, org_id: in
     run.detail = " ".join(detail.split())[:DETAIL_MAX]
     run.finished_at = now + dt.timedelta(seconds=time.monotonic() - started)
     db.session.commit()
+    count_job_run(job.name, status)
     return run
 
 
