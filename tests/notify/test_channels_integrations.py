@@ -129,3 +129,11 @@ def test_unreadable_integration_secrets_are_reported_not_sent(app, make_member, 
     d = _email(app, alpha.org_id, ["lead@alpha.example"])
     assert d.status == "not_sent" and "cannot be decrypted" in d.error
     assert smtp_server.received == []  # not silently sent through the server's SMTP instead
+
+
+def test_the_integrations_page_says_which_integration_carries_the_orgs_mail(app, make_member, sign_in, smtp_server,
+                                                                           private_ok):
+    alpha = make_member("alpha", "owner")
+    _integration(app, alpha.org_id, "smtp", _smtp(smtp_server), {})
+    html = sign_in(alpha).get("/settings/integrations").get_data(as_text=True)
+    assert "e-mail goes out through it" in html and "Slack messages go out through it" not in html

@@ -3,54 +3,26 @@ health checks and API calls, each request gets its own X-Request-ID, and SIGTERM
 gunicorn master on 127.0.0.1, bounded in time.)"""
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.platform.served import BIN, ROOT, Gunicorn, free_port, server_env
 
 
 @pytest.fixture
 def served(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "ZENTRO_DATABASE_URL": f"sqlite:///{tmp_path / 'gunicorn.db'}",
-           "ZENTRO_SECRET_KEY": "gunicorn-test-secret", "ZENTRO_STORAGE_DIR": str(tmp_path / "storage"),
-           "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "2",
-           "ZENTRO_SCHEDULER": "0"}
+    env = server_env(f"sqlite:///{tmp_path / 'gunicorn.db'}", tmp_path, free_port(), workers=2, threads=2)
     subprocess.run([str(BIN / "zentro"), "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True,
                    timeout=120)
-    proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(base + "/api/health", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("gunicorn did not start:\n" + proc.stdout.read().decode(errors="replace")[-3000:])
-        time.sleep(0.2)
-    yield base, proc
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    server = Gunicorn(env, tmp_path / "gunicorn.log")
+    try:
+        server.wait_ready()
+        yield server.base, server.proc
+    finally:
+        server.stop()
 
 
 def test_gunicorn_config_serves_zentro_with_several_workers(served):

@@ -251,3 +251,40 @@ def test_service_page_panel_shows_rules_preview_and_recent_decisions(app, api, o
     assert len(gate_rows(app, owner.org_id)[0]) == 1  # viewing the panel recorded nothing
     other = sign_in(make_member("globex", "owner", plan="enterprise"))
     assert other.get(f"/services/{sid}/gate-panel").status_code == 404
+
+
+GATE_FORM = {"enabled": "on", "block_severities": ["critical"], "include_dependencies": "on", "error_budget": "on",
+             "min_remaining_percent": "25", "freeze": "on"}  # maintenance window unticked: absent from the form
+
+
+def test_admin_changes_the_rules_from_the_panel_form(app, owner, make_member, sign_in, sid):
+    admin = sign_in(make_member("acme", "admin", plan="enterprise"))
+    panel = admin.get(f"/services/{sid}/gate-panel").get_data(as_text=True)
+    assert "Change the rules" in panel and "Save rules" in panel
+    resp = admin.post(f"/services/{sid}/gate-rules", data=GATE_FORM, headers={"HX-Request": "true"})
+    assert resp.status_code == 200 and "Rules saved." in resp.get_data(as_text=True)
+    row = rule_row(app, owner.org_id, sid)
+    assert row["block_severities"] == ["critical"] and row["min_remaining_percent"] == 25.0
+    assert row["require_maintenance_window"] is False and row["enabled"] is True
+    (event,) = [e for e in audit_actions(app, owner.org_id) if e.action == "gate.rules_updated"]
+    assert json.loads(event.data)["to"] == {"block_severities": ["critical"], "min_remaining_percent": 25.0}
+    # unticking a box turns that rule off (the form always sends every rule)
+    admin.post(f"/services/{sid}/gate-rules", data={k: v for k, v in GATE_FORM.items() if k != "freeze"})
+    assert rule_row(app, owner.org_id, sid)["freeze"] is False
+
+
+@pytest.mark.parametrize("percent", ["150", "-1", "lots"])
+def test_a_bad_form_value_is_shown_and_changes_nothing(app, owner, make_member, sign_in, sid, percent):
+    admin = sign_in(make_member("acme", "admin", plan="enterprise"))
+    resp = admin.post(f"/services/{sid}/gate-rules", data={**GATE_FORM, "min_remaining_percent": percent})
+    assert resp.status_code == 400 and "Not saved" in resp.get_data(as_text=True)
+    assert rule_row(app, owner.org_id, sid) is None and audit_actions(app, owner.org_id) == []
+
+
+def test_members_and_other_orgs_cannot_change_rules_from_the_page(app, owner, make_member, sign_in, sid):
+    member = sign_in(make_member("acme", "member", plan="enterprise"))
+    assert "Save rules" not in member.get(f"/services/{sid}/gate-panel").get_data(as_text=True)
+    assert member.post(f"/services/{sid}/gate-rules", data=GATE_FORM).status_code == 403
+    other = sign_in(make_member("globex", "owner", plan="enterprise"))
+    assert other.post(f"/services/{sid}/gate-rules", data=GATE_FORM).status_code == 404
+    assert rule_row(app, owner.org_id, sid) is None

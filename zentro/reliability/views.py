@@ -8,6 +8,7 @@ import datetime as dt
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
+from zentro.incidents.models import SEVERITIES
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
 from zentro.platform.routes import page_route
@@ -273,7 +274,35 @@ def change_add(service_id: int):
             summary="The service page's deploy-gate panel (HTMX partial): rules, a preview verdict, last decisions.")
 def gate_panel(service_id: int):
     p = current_principal()
-    svc = service.get_service(p.org.id, service_id)
+    return _gate_panel(service.get_service(p.org.id, service_id))
+
+
+def _gate_panel(svc: Service, *, notice: str = "", error: str = "", status: int = 200):
+    p = current_principal()
     now = utcnow()
     return render_template("reliability/_gate_panel.html", svc=svc, gate=gates.preview(p.org.id, svc.id, now),
-                           decisions=gates.recent_decisions(p.org.id, svc.id), now=now)
+                           decisions=gates.recent_decisions(p.org.id, svc.id), now=now, notice=notice, error=error,
+                           can_edit=p.role.at_least("admin"), severities=SEVERITIES), status
+
+
+@page_route(bp, "/services/<int:service_id>/gate-rules", methods=("POST",), tenant_model=Service, min_role="admin",
+            summary="Change the service's deploy-gate rules from the panel's form (owner/admin; audited).")
+def gate_rules_form(service_id: int):
+    """The form sends every rule (unticked boxes are absent, so false); the same model as the API validates."""
+    from zentro.reliability.gates_api import GateRulesPatch
+
+    p = current_principal()
+    svc = service.get_service(p.org.id, service_id)
+    form = request.form
+    percent = (form.get("min_remaining_percent") or "0").strip()
+    try:
+        body = GateRulesPatch.model_validate({
+            "enabled": "enabled" in form, "block_severities": form.getlist("block_severities"),
+            "include_dependencies": "include_dependencies" in form, "error_budget": "error_budget" in form,
+            "min_remaining_percent": float(percent) if percent.replace(".", "", 1).isdigit() else percent,
+            "freeze": "freeze" in form, "require_maintenance_window": "require_maintenance_window" in form})
+    except ValidationError as exc:
+        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return _gate_panel(svc, error=f"Not saved: {detail}", status=400)
+    gates.update_rules(p.org.id, svc.id, body.model_dump(exclude_none=True), p.actor, utcnow())
+    return _gate_panel(svc, notice="Rules saved.")
