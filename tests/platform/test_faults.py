@@ -139,6 +139,7 @@ def test_sigkill_of_a_worker_mid_burst_loses_and_duplicates_nothing(app, databas
         os.kill(victim, signal.SIGKILL)
         sender.join(timeout=60)
 
+        print("DEBUG", sender.failed_attempts, collections.Counter((r["outcome"], a) for r, a in sender.acked.values()))
         # --- what the senders saw --------------------------------------------------------------------------------
         assert sender.failed_attempts, "the kill landed between requests: no attempt failed, nothing was tested"
         assert not sender.refused, sender.refused
@@ -237,6 +238,7 @@ def test_database_outage_answers_503_and_recovers_without_a_restart(app, databas
             r = requests.post(server.base + ALERTS, json=payload, headers=auth, timeout=15)
             assert time.monotonic() - t0 < 10
             assert r.status_code >= 500, (r.status_code, r.text[:300])
+            print("DEBUG", r.status_code, r.text, time.monotonic() - t0)
             assert r.json()["error"] and r.json()["detail"], r.text  # the JSON envelope, not acknowledged
 
         # --- it comes back: the same workers recover on their own ------------------------------------------------
