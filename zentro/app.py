@@ -142,6 +142,8 @@ def _response_headers(response):
     response.headers["X-Request-ID"] = g.get("request_id", "")
     if response.status_code != 429:
         response.headers.pop("Retry-After", None)  # Flask-Limiter adds it to every limited response
+    if response.status_code == 503 and g.get("retry_after"):
+        response.headers["Retry-After"] = g.retry_after  # set by the error handler that answered 503
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if not request.path.startswith(("/docs", "/redoc")):
         response.headers.setdefault("X-Frame-Options", "DENY")

@@ -429,3 +429,20 @@ def test_the_client_address_comes_from_the_load_balancer_only_when_trusted(app, 
         with w.app_context():
             db.engine.dispose()
         limiter.init_app(app)  # the suite's app is the limiter's active app again
+
+
+def test_an_unreachable_database_is_a_503_with_retry_after_not_a_500(app, key, monkeypatch):
+    """A connection failure mid-request (PostgreSQL down, SQLite locked too long) answers 503 in the envelope with
+    Retry-After, so clients and the SDK retry; pages show an error page with the same status."""
+    from sqlalchemy.exc import OperationalError
+
+    from zentro.incidents import service
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("SELECT …", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(service, "list_incidents", unreachable)
+    resp = app.test_client().get("/api/v1/incidents", headers=bearer(key))
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+    assert resp.json == {"error": "unavailable", "detail": "The database is unavailable; retry the request shortly.",
+                         "error_code": "SERVICE_UNAVAILABLE"}

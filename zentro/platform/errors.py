@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, redirect, render_template, request, url_for
+from flask import Flask, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("zentro.errors")
@@ -86,6 +87,16 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        """The database cannot be reached (or, on SQLite, stayed locked): a 503 that says retry, not a 500 with a
+        stack trace per request. Nothing was acknowledged, so a retry is safe."""
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, type(exc.orig).__name__)
+        if not wants_json():
+            return _page_error(503, "The database is unavailable right now. Try again in a moment.")
+        g.retry_after = "5"  # the response hook sets the header last (Flask-Limiter writes its own)
+        return envelope(503, "The database is unavailable; retry the request shortly.")
 
     @app.errorhandler(Exception)
     def _unhandled(exc: Exception):
