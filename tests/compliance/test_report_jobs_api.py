@@ -300,3 +300,11 @@ def test_admin_deletes_a_report_and_its_files(app, inline, owner, client, make_m
 def test_dates_at_the_edges_of_the_calendar_are_400(app, inline, client, body):
     resp = client.post(f"{API}/generate", json={"kind": "incident-summary", **body})
     assert resp.status_code == 400 and _jobs_count(app) == 0
+
+
+@pytest.mark.parametrize("slug", ["incident-summary", "compliance-posture"])
+@pytest.mark.parametrize("query", ["start=", "end=%20", "start=2026-02-30", "periodDays=0"])
+def test_report_previews_refuse_empty_or_impossible_dates(client, slug, query):
+    """An empty date is not "no date": leave the parameter out instead (the page form is what maps blanks)."""
+    resp = client.get(f"/api/governance/compliance/{slug}?{query}")
+    assert resp.status_code == 400 and resp.json["error_code"] == "VALIDATION_ERROR", resp.get_data(as_text=True)

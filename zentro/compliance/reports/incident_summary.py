@@ -75,6 +75,8 @@ class RangeQuery(ReportQuery):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _iso(cls, value):
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("empty: leave the parameter out, or give an ISO 8601 date or datetime")
         return as_utc(value)
 
     def period(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
