@@ -10,7 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from zentro.compliance import governance, retention
 from zentro.platform.auth import current_principal
-from zentro.platform.routes import api_route
+from zentro.platform.routes import api_route, no_null_defaults
 from zentro.platform.types import utcnow
 
 bp = Blueprint("governance", __name__, url_prefix="/api")
@@ -31,18 +31,11 @@ RetentionDays = Annotated[int, Field(ge=governance.RETENTION_MIN_DAYS, le=govern
                           BeforeValidator(_integral)]
 
 
-def _no_null_defaults(schema: dict) -> None:
-    """An omitted field means "leave it alone", not null: do not advertise null defaults."""
-    for prop in schema.get("properties", {}).values():
-        if "default" in prop and prop["default"] is None:
-            del prop["default"]
-
-
 class DeploymentProfilePatch(BaseModel):
     """Only the fields sent change. The result must satisfy the tier: FedRAMP Moderate needs the us region,
     and no retention override may go below the tier's regulatory minimum (400 saying which rule)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=no_null_defaults)
     tier: Tier = Field(None, description="commercial, hipaa, pci or fedramp-moderate.")
     data_region: Region = Field(None, description="us, eu, uk, ca or au.")
     boundary: Annotated[str, StringConstraints(max_length=200)] = Field(

@@ -17,7 +17,7 @@ from zentro.connectors import integrations as svc
 from zentro.connectors.models import HEALTH_STATUSES, KINDS, Integration
 from zentro.platform.auth import current_principal
 from zentro.platform.pagination import PageQuery, paginate
-from zentro.platform.routes import api_route
+from zentro.platform.routes import api_route, no_null_defaults
 
 bp = Blueprint("integrations_api", __name__, url_prefix="/api/v1")
 
@@ -27,12 +27,6 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 SecretValue = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 PROVIDER_DOC = "; ".join(f"{p.key} ({p.kind}: config {', '.join(p.config_model.model_fields) or '-'}; secrets "
                          f"{', '.join(p.secrets_model.model_fields) or '-'})" for p in svc.PROVIDERS.values())
-
-
-def _no_null_defaults(schema: dict) -> None:
-    for prop in schema.get("properties", {}).values():
-        if "default" in prop and prop["default"] is None:
-            del prop["default"]
 
 
 class IntegrationCreateIn(BaseModel):
@@ -50,7 +44,7 @@ class IntegrationCreateIn(BaseModel):
 class IntegrationPatchIn(BaseModel):
     """Only the fields sent change; any refusal changes nothing."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=no_null_defaults)
     name: Name = Field(None, description="A new name.")
     config: dict[str, Any] = Field(None, max_length=20, description="Settings to change (merged into the current "
                                                                     "ones); null for a field resets it.")

@@ -17,7 +17,7 @@ from zentro.incidents.models import SEVERITIES, STATUSES, Incident, TimelineEven
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
 from zentro.platform.pagination import PageQuery, decode_cursor, encode_cursor, paginate
-from zentro.platform.routes import api_route
+from zentro.platform.routes import api_route, no_null_defaults
 from zentro.platform.types import utcnow
 
 bp = Blueprint("incidents_api", __name__, url_prefix="/api")
@@ -45,13 +45,6 @@ TAGS = ("Incidents",)
 EXPORT_TAGS = ("Incident exports",)
 
 
-def _no_null_defaults(schema: dict) -> None:
-    """An omitted field means "leave it alone", not null: do not advertise null defaults."""
-    for prop in schema.get("properties", {}).values():
-        if "default" in prop and prop["default"] is None:
-            del prop["default"]
-
-
 # --- request models (bodies are strict: JSON types exactly as documented, no "yes" for true) ---------
 
 class IncidentListQuery(PageQuery):
@@ -65,7 +58,7 @@ class IncidentListQuery(PageQuery):
 
 
 class CreateIncidentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=no_null_defaults)
     title: Title = Field(description="What is wrong, in a line.")
     severity: Severity = Field("medium", description="critical, high, medium or low.")
     service_id: BodyId | None = Field(None, description="The affected service (one of this org's services).")
@@ -76,7 +69,7 @@ class UpdateIncidentIn(BaseModel):
     """Only the fields sent are changed (an empty object changes nothing), all of them in one transaction:
     any refusal changes nothing."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=no_null_defaults)
     status: Status = Field(None, description="Move along the lifecycle: open → acknowledged → mitigated → resolved → "
                                              "closed (mitigated may go back to acknowledged, resolved may reopen). "
                                              "Other moves are 409.")

@@ -26,7 +26,7 @@ from zentro.notify.models import CHANNELS, DELIVERY_STATUSES, OUTBOX_STATUSES, D
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import not_found
 from zentro.platform.pagination import PageQuery, paginate
-from zentro.platform.routes import api_route
+from zentro.platform.routes import api_route, no_null_defaults
 from zentro.platform.types import iso
 
 bp = Blueprint("notify_api", __name__, url_prefix="/api/v1")
@@ -42,13 +42,6 @@ Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
                                        pattern=NOT_BLANK)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 Events = Annotated[list[EventName], Field(min_length=1, max_length=webhooks.MAX_EVENTS)]
-
-
-def _no_null_defaults(schema: dict) -> None:
-    """An omitted PATCH field means "leave it alone", not null: do not advertise null defaults."""
-    for prop in schema.get("properties", {}).values():
-        if "default" in prop and prop["default"] is None:
-            del prop["default"]
 
 
 # --- request models ----------------------------------------------------------------------------------
@@ -67,7 +60,7 @@ class WebhookCreateIn(BaseModel):
 class WebhookPatchIn(BaseModel):
     """Only the fields sent change; any refusal changes nothing."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=no_null_defaults)
     url: Url = Field(None, description="A new URL (checked like on create).")
     description: Description = Field(None, description="A new description.")
     events: Events = Field(None, description="The new subscription list (replaces the old one).")

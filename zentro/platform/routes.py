@@ -56,6 +56,14 @@ def _format_errors(exc: ValidationError) -> list[dict]:
             for e in exc.errors(include_url=False, include_context=False, include_input=False)]
 
 
+def no_null_defaults(schema: dict) -> None:
+    """``json_schema_extra`` of PATCH-style bodies: an omitted field means "leave it alone", not null, so the
+    document does not advertise null defaults."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None:
+            del prop["default"]
+
+
 def parse_query(model: type[BaseModel]) -> BaseModel:
     if any("\x00" in v for vs in request.args.listvalues() for v in vs):
         raise ApiError(400, "Query parameters must not contain the NUL character.")

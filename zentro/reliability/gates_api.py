@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from zentro.platform.auth import current_principal
 from zentro.platform.pagination import PageQuery, paginate
-from zentro.platform.routes import api_route
+from zentro.platform.routes import api_route, no_null_defaults
 from zentro.platform.types import utcnow
 from zentro.reliability import gates
 from zentro.reliability.models import GateDecision, Service
@@ -37,13 +37,6 @@ Severity = Literal["critical", "high", "medium", "low"]
 CheckName = Literal["enabled", "incidents", "dependency_incidents", "error_budget", "freeze", "maintenance_window"]
 
 
-def _no_null_defaults(schema: dict) -> None:
-    """An omitted PATCH field means "leave it alone", not null: do not advertise null defaults."""
-    for prop in schema.get("properties", {}).values():
-        if "default" in prop and prop["default"] is None:
-            del prop["default"]
-
-
 class GateQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ref: Annotated[str, StringConstraints(max_length=200, pattern=PRINTABLE)] | None = Field(
@@ -57,7 +50,7 @@ class GateQuery(BaseModel):
 class GateRulesPatch(BaseModel):
     """Only the fields sent change; a refused request changes nothing."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_no_null_defaults)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=no_null_defaults)
     enabled: bool = Field(None, description="Off: the gate always passes (and says it is disabled).")
     block_severities: list[Severity] = Field(
         None, max_length=4, description="Active incidents of these severities block deploys (empty: none do).")
