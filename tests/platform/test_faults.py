@@ -7,7 +7,7 @@
    is answered ``duplicate``, incidents are one per dedupe key, re-sending everything adds nothing, and the master
    has replaced the dead worker.
 2. The path to PostgreSQL is cut in the middle of an alert burst (a loopback TCP proxy closes its listener and
-   every relayed connection): /api/health/db answers 503 within seconds, ingest answers a 5xx envelope (not
+   every relayed connection): /api/health/db answers 503 within seconds, ingest answers 503 with Retry-After (not
    acknowledged); when the proxy comes back the same workers recover on their own (pool_pre_ping), the senders'
    retries are accepted, and every alert acknowledged before or during the burst is stored, none twice.
 
@@ -244,8 +244,8 @@ def test_database_outage_answers_503_and_recovers_without_a_restart(app, databas
             t0 = time.monotonic()
             r = requests.post(server.base + ALERTS, json=payload, headers=auth, timeout=15)
             assert time.monotonic() - t0 < 10
-            assert r.status_code >= 500, (r.status_code, r.text[:300])
-            assert r.json()["error"] and r.json()["detail"], r.text  # the JSON envelope, not acknowledged
+            assert r.status_code == 503 and r.headers["Retry-After"] == "5", (r.status_code, r.text[:300])
+            assert r.json()["error_code"] == "SERVICE_UNAVAILABLE", r.text  # the JSON envelope, not acknowledged
 
         # --- it comes back: the same workers recover on their own ------------------------------------------------
         proxy.restore()
