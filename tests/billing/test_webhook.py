@@ -189,7 +189,7 @@ def test_older_event_after_newer_is_stale_and_ignored(app, lemon, owner, anon):
 
 # --- org mapping -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("custom", [999999, "not-a-number", "", None, "-1", True])
+@pytest.mark.parametrize("custom", [999999, 2**40, -7, 0, "not-a-number", "", None, "-1", True])
 def test_unknown_org_is_recorded_and_changes_nothing(app, lemon, owner, anon, custom):
     payload = subscription_event("subscription_created", None)
     if custom is not None:

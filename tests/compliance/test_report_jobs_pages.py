@@ -52,7 +52,10 @@ def test_refused_form_input_is_shown_and_creates_nothing(app, make_member, sign_
     for data, reason in (({"kind": "incident-summary", "start": "2025-06-09", "end": "2025-06-01"}, "start must be before end"),
                          ({"kind": "incident-summary", "start": "yesterday"}, "is not a date"),
                          ({"kind": "nope"}, "Choose a report kind"),
-                         ({"kind": "incident-summary", "service_ids": ["999"]}, "Unknown service id(s): 999")):
+                         ({"kind": "incident-summary", "service_ids": ["999"]}, "Unknown service id(s): 999"),
+                         # beyond INTEGER (PostgreSQL would refuse the query): unknown, not a server error
+                         ({"kind": "incident-summary", "service_ids": ["99999999999"]},
+                          "Unknown service id(s): 99999999999")):
         resp = client.post(PAGE, data=data)
         assert resp.status_code == 400 and reason in resp.get_data(as_text=True), data
     assert _jobs(app) == []

@@ -41,6 +41,7 @@ from zentro.billing import plans
 from zentro.billing.models import BillingEvent, BillingPayment, BillingSubscription
 from zentro.extensions import db
 from zentro.platform.errors import ApiError
+from zentro.platform.openapi import MAX_ID
 from zentro.platform.routes import refuse_nul
 from zentro.platform.types import iso, utcnow
 
@@ -157,7 +158,7 @@ def _resolve_org(ev: Event, sub: BillingSubscription | None) -> tuple[int | None
     raw = ev.custom_org
     org_id = raw if isinstance(raw, int) and not isinstance(raw, bool) else (
         int(raw) if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) < 10 else None)
-    if org_id is None or db.session.get(Org, org_id) is None:
+    if org_id is None or not 0 < org_id <= MAX_ID or db.session.get(Org, org_id) is None:
         return None, f"meta.custom_data.org_id {str(raw)[:40]!r} names no organisation"
     return org_id, ""
 

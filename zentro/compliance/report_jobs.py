@@ -36,6 +36,7 @@ from zentro.compliance.models import ReportJob
 from zentro.compliance.reports.incident_summary import EARLIEST, MAX_DAYS, as_utc
 from zentro.extensions import db
 from zentro.platform.errors import ApiError, not_found
+from zentro.platform.openapi import MAX_ID
 from zentro.platform.storage import get_storage
 from zentro.platform.types import iso, utcnow
 
@@ -92,7 +93,9 @@ def resolve_params(org_id: int, kind: str, *, start=None, end=None, period_days:
         if ids:
             from zentro.reliability.models import Service
 
-            known = set(db.session.scalars(select(Service.id).where(Service.org_id == org_id, Service.id.in_(ids))))
+            in_range = [i for i in ids if 0 < i <= MAX_ID]  # beyond INTEGER no row can match (and PostgreSQL refuses)
+            known = set(db.session.scalars(select(Service.id).where(Service.org_id == org_id,
+                                                                    Service.id.in_(in_range)))) if in_range else set()
             unknown = [i for i in ids if i not in known]
             if unknown:
                 raise bad(f"Unknown service id(s): {', '.join(map(str, unknown))}.")

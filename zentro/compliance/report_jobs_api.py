@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from zentro.compliance import report_jobs as jobs
 from zentro.compliance.models import REPORT_JOB_STATUSES, ReportJob
 from zentro.platform.auth import current_principal
+from zentro.platform.openapi import MAX_ID
 from zentro.platform.pagination import PageQuery, paginate
 from zentro.platform.routes import api_route
 from zentro.platform.types import utcnow
@@ -33,6 +34,9 @@ DateText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10
 FrameworkSlug = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 
 
+ServiceId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
 class GenerateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     kind: Kind = Field(description="incident-summary (MTTA/MTTR, counts by severity and service, SLO attainment) or "
@@ -43,7 +47,7 @@ class GenerateIn(BaseModel):
                                                    "+ period_days).")
     period_days: int | None = Field(None, ge=1, le=366, description="Period length in days (1-366) when start or end "
                                                                     "is missing; default 30.")
-    service_ids: list[int] | None = Field(None, max_length=200, description="incident-summary only: the org's service "
+    service_ids: list[ServiceId] | None = Field(None, max_length=200, description="incident-summary only: the org's service "
                                                                            "ids to report on (default: all).")
     frameworks: list[FrameworkSlug] | None = Field(None, max_length=20,
                                                    description="compliance-posture only: framework slugs (soc2, "
