@@ -36,7 +36,7 @@ test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install-test
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/all.py $(BENCH_ARGS)
 
 lint: install-test
 	$(BIN)/python -m compileall -q zentro tests bench

@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--small-days", type=int, default=36, help="window of the small export for the memory check")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json-out", type=Path, help="write the JSON here instead of bench/results/<UTC>-compliance.json")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="zentro-bench-compliance-"))
@@ -251,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
           f"program readiness {prog:.2f} s < 2 s: {'met' if prog < 2 else 'NOT met'}; peak-memory growth "
           f"{mem['small']['growth_kib']} KiB for {mem['small']['rows']:,} rows vs {mem['all']['growth_kib']} KiB "
           f"for {mem['all']['rows']:,} rows")
-    out = BENCH / "results" / f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-compliance.json"
-    out.parent.mkdir(exist_ok=True)
+    out = args.json_out or BENCH / "results" / f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-compliance.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"bench: results written to {out}")
     return 0

@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--db", help="keep the seeded SQLite file here and reuse it on the next run (for profiling; "
                                  "default: a temporary file removed at exit)")
     ap.add_argument("--profile", action="store_true", help="print a cProfile of one request per report format")
+    ap.add_argument("--json-out", type=Path, help="write the JSON here instead of bench/results/<UTC>-reports.json")
     args = ap.parse_args(argv)
 
     tmp = tempfile.TemporaryDirectory(prefix="zentro-bench-reports-")
@@ -324,17 +325,16 @@ def main(argv: list[str] | None = None) -> int:
           + (f"; missed: {', '.join(r['report'] + '/' + r['format'] for r in missed_ref)}" if missed_ref else ""))
     print(f"{len(results) - len(missed)}/{len(results)} report formats answered in under {AIM_SECONDS:g} s here"
           + (f"; missed: {', '.join(r['report'] + '/' + r['format'] for r in missed)}" if missed else ""))
-    out = BENCH / "results"
-    out.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = out / f"{stamp}-reports.json"
+    path = (args.json_out or BENCH / "results" / f"{stamp}-reports.json").resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
         "when": stamp, "machine": {"platform": platform.platform(), "python": platform.python_version(),
                                    "cpus": os.cpu_count()},
         "scale": args.scale, "reference_baseline_s": REFERENCE_BASELINE_S, "rows": counts,
         "open_obligations": open_obligations, "baseline_s": base,
         "seed_s": seed_seconds, "org_id": org_id, "results": results}, indent=2))
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     tmp.cleanup()
     return 0
 

@@ -196,6 +196,22 @@ class Server:
         """User + system CPU of the gunicorn master and all its descendants (Linux /proc), else None."""
         return _tree_cpu_seconds(self.proc.pid)
 
+    def peak_rss_kib(self) -> dict | None:
+        """VmHWM (peak resident set, KiB) of the master and of each worker alive now, read from /proc after the
+        measured windows (a worker that was replaced during the run is not counted); None without /proc."""
+        try:
+            workers = [int(p) for p in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()]
+            return {"master": _vm_hwm(self.proc.pid), "workers": [_vm_hwm(p) for p in workers]}
+        except (OSError, ValueError):
+            return None
+
+
+def _vm_hwm(pid: int) -> int | None:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
 
 def _tree_cpu_seconds(root: int) -> float | None:
     try:
@@ -480,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="hard cap on the whole run in seconds, setup included (default 420)")
     ap.add_argument("--results-dir", type=Path, default=BENCH / "results")
     ap.add_argument("--no-save", action="store_true", help="do not write the JSON results file")
+    ap.add_argument("--json-out", type=Path, help="write the JSON results to this file instead of --results-dir "
+                                                   "(bench/all.py uses it to find the file)")
     ap.add_argument("--help-workloads", action="store_true", help="describe every workload and exit")
     args = ap.parse_args(argv)
     if args.help_workloads:
@@ -570,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"p50 {_fmt(r['p50_ms'], '.2f')} ms  errors {r['errors']}", flush=True)
             results.append(_summarise(w, runs, problems))
 
+        peak_rss = {srv.name: srv.peak_rss_kib() for srv in (zentro, bare)}  # after every window: costs nothing measured
         _print_table(results, postgres=args.database == "postgres")
         _print_aims(results, database)
         for srv in (zentro, bare):
@@ -583,8 +602,8 @@ def main(argv: list[str] | None = None) -> int:
                       "zentro_env={'ZENTRO_RATELIMIT_ENABLED': '0'} (see bench/README.md).", file=sys.stderr)
 
         if not args.no_save:
-            args.results_dir.mkdir(parents=True, exist_ok=True)
-            out = args.results_dir / f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{args.database}.json"
+            out = args.json_out or args.results_dir / f"{started_at.strftime('%Y%m%dT%H%M%SZ')}-{args.database}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps({
                 "started_at": started_at.isoformat(),
                 "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -596,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
                 "zentro_env": _zentro_env(),
                 "workload_env": workload_env,
                 "gunicorn": {"zentro": zentro.cmd, "bare": bare.cmd},
+                "peak_rss_kib": peak_rss,
                 "workloads": results,
             }, indent=2) + "\n")
             print(f"\nbench: results written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
