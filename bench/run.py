@@ -150,6 +150,9 @@ class Server:
                "--chdir", str(ROOT),
                "--pythonpath", str(pythonpath),
                "--graceful-timeout", "3",
+               # gunicorn also reads the repository's gunicorn.conf.py (deploy settings) from the working directory;
+               # its worker recycling would restart workers mid-measurement
+               "--max-requests", "0",
                "--log-level", "warning",
                "--error-logfile", str(self.log),
                app]
