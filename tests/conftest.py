@@ -83,8 +83,20 @@ def truncate_all(application) -> None:
                     conn.execute(sa.text(f'DELETE FROM "{t}"'))
 
 
+BACKGROUND_WORK = ("report-job-", "rca-run-")
+
+
+def join_background_work(timeout: float = 60.0) -> None:
+    """Wait for the report and RCA threads a test started (thread execution mode): one still writing while the
+    next test truncates deadlocks on PostgreSQL (TRUNCATE's exclusive lock against the thread's row locks)."""
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and t.name.startswith(BACKGROUND_WORK):
+            t.join(timeout=timeout)
+
+
 @pytest.fixture(autouse=True)
 def _clean(request, app):
+    join_background_work()
     truncate_all(app)
     with app.app_context():
         limiter.reset()
