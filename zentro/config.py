@@ -31,6 +31,8 @@ SETTINGS: list[Setting] = [
             "Largest accepted request body in bytes; larger bodies get 413 PAYLOAD_TOO_LARGE."),
     Setting("ZENTRO_RATELIMIT_STORAGE_URI", "RATELIMIT_STORAGE_URI", "memory://", str,
             "Flask-Limiter storage. memory:// is per process: use redis://host:6379/0 whenever more than one worker runs."),
+    Setting("ZENTRO_RATELIMIT_KEY_PREFIX", "RATELIMIT_KEY_PREFIX", "", str,
+            "Prefix of the rate-limit keys in the shared storage, so several deployments can share one Redis."),
     Setting("ZENTRO_RATELIMIT_ENABLED", "RATELIMIT_ENABLED", True, bool,
             "Set to 0 to switch API rate limiting off (benchmarks only)."),
     Setting("ZENTRO_ANON_RATE_LIMIT", "ZENTRO_ANON_RATE_LIMIT", "60/minute", str,
@@ -209,6 +211,9 @@ def load_config(overrides: dict | None = None) -> dict:
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_STRATEGY="fixed-window",
         RATELIMIT_SWALLOW_ERRORS=True,
+        # Redis down: each worker keeps counting the same limits in its own memory (looser by the number of
+        # workers, never off) and goes back to Redis once it answers again (Flask-Limiter checks with backoff).
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
     )
     if overrides:
         cfg.update(overrides)

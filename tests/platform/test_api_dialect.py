@@ -3,6 +3,7 @@ cursor pagination, Idempotency-Key and retired versions."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
@@ -241,6 +242,61 @@ def test_redis_storage_shares_counts_between_workers(database_url, make_member, 
         from zentro.extensions import limiter
 
         limiter.init_app(app)
+
+
+@pytest.mark.redis
+def test_redis_outage_keeps_limits_per_worker_and_recovers(database_url, make_member, make_api_key, app):
+    """Redis goes away: requests are still served (no 500), the plan limit is still enforced, counted in the
+    worker's memory; when Redis is back the worker counts there again, where it left off."""
+    url = _redis_url()
+    if url is None:
+        pytest.skip("Redis not reachable on 127.0.0.1:6379 (CI sets ZENTRO_REQUIRE_SERVICES=1)")
+    import redis
+    from sqlalchemy.engine import make_url as parse
+
+    from tests.platform.served import TcpProxy
+    from zentro import create_app
+    from zentro.extensions import limiter
+
+    target = redis.Redis.from_url(url).connection_pool.connection_kwargs
+    proxy = TcpProxy((target["host"], target["port"]))
+    proxied = f"redis://127.0.0.1:{proxy.port}/{target.get('db', 0)}"
+    assert parse(database_url)  # the suite's database, shared with the worker below
+    m = make_member("outage", "owner", plan="free")  # 60 a minute
+    k = make_api_key(m)
+    prefix = f"zentro-test-{uuid.uuid4().hex[:8]}"
+    worker = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "x", "TESTING": True,
+                         "RATELIMIT_STORAGE_URI": proxied, "RATELIMIT_KEY_PREFIX": prefix})
+    c = worker.test_client()
+
+    def remaining(resp) -> int:
+        return int(resp.headers["X-RateLimit-Remaining"])
+
+    try:
+        assert [remaining(c.get(TOKENS, headers=bearer(k))) for _ in range(3)] == [59, 58, 57]  # in Redis
+        proxy.cut()
+        during = [c.get(TOKENS, headers=bearer(k)) for _ in range(61)]
+        assert [r.status_code for r in during[:60]] == [200] * 60  # served, not 500
+        assert [remaining(r) for r in during[:3]] == [59, 58, 57]  # a fresh count in this worker's memory
+        assert during[60].status_code == 429  # the plan limit still holds
+        assert during[60].get_json()["error_code"] == "RATE_LIMIT_EXCEEDED"
+        proxy.restore()
+        deadline = time.monotonic() + 40  # Flask-Limiter re-checks the storage with a doubling backoff
+        while True:
+            resp = c.get(TOKENS, headers=bearer(k))
+            if resp.status_code == 200 and remaining(resp) < 57:
+                break  # counted in Redis again, after the 3 from before the outage
+            assert time.monotonic() < deadline, "the worker never went back to Redis"
+            time.sleep(0.5)
+        assert remaining(resp) == 56
+    finally:
+        proxy.cut()
+        r = redis.Redis.from_url(url)
+        for name in r.scan_iter(f"*{prefix}*"):
+            r.delete(name)
+        with worker.app_context():
+            db.engine.dispose()
+        limiter.init_app(app)  # the suite's app is the limiter's active app again
 
 
 # --- pagination -----------------------------------------------------------------------------
