@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in bench/, one after another, then bench/RESULTS.md.
 
-    .venv/bin/python bench/all.py                    # the full run (about 20-25 min on 2 cores)
+    .venv/bin/python bench/all.py                    # the full run (about 35 min on 2 cores)
     .venv/bin/python bench/all.py --quick            # smoke run with tiny settings (~2-3 min), labelled "quick"
     .venv/bin/python bench/all.py --only sqlite --only reports [--out /tmp/RESULTS.md]
     make bench BENCH_ARGS=--quick
@@ -10,6 +10,8 @@ Parts, in this order, each a subprocess with its own time limit (PARTS below hol
   postgres    bench/run.py --database postgres: the same plus incident_list_100k_api / _page
   compliance  bench/compliance.py: a million audit rows on PostgreSQL: CSV export vs COPY, peak memory, readiness
   reports     bench/reports.py: every compliance report at ~100k obligations on SQLite, cold/warm vs a baseline
+  soak        bench/soak.py: 10 minutes of mixed load (ingest, pages, exports, digests) on PostgreSQL, 4 workers:
+              5xx, latency percentiles per kind, each worker's memory trend
 
 Each part writes its JSON to bench/results/<UTC>-all/<part>.json (--json-out) and its output to <part>.log
 there (also echoed here). RESULTS.md is built from those files only: date, commit, machine, commands, one table
@@ -57,7 +59,13 @@ PARTS: dict[str, tuple[str, list[str], list[str], int, int]] = {
     "compliance": ("compliance.py", ["--rows", "1000000", "--rounds", "3"], ["--rows", "20000", "--rounds", "1"],
                    1800, 300),
     "reports": ("reports.py", ["--rounds", "3"], ["--scale", "0.02", "--rounds", "1"], 1500, 300),
+    "soak": ("soak.py", ["--seconds", "600", "--workers", "4", "--threads", "4", "--rate", "40"],
+             ["--seconds", "30", "--workers", "2", "--rate", "12", "--orgs", "2", "--incidents", "200",
+              "--sample", "5"], 900, 180),
 }
+# exit statuses that still mean "ran to the end" (the soak exits 1 when its verdict is negative; the verdict is
+# reported like any missed aim, from its JSON)
+COMPLETED = {"soak": (0, 1)}
 # ./gunicorn.conf.py (the deploy settings) is read by every gunicorn started in the repository root, as run.py's
 # are; its max_requests would recycle workers mid-window (the bare app's almost every window), which costs Zentro
 # an app import inside a measured window and breaks the CPU-per-request figures. The harness means two servers
@@ -66,7 +74,8 @@ PART_ENV = {"sqlite": {"GUNICORN_MAX_REQUESTS": "0"}, "postgres": {"GUNICORN_MAX
 TITLES = {"sqlite": "Zentro vs bare Flask on SQLite (bench/run.py)",
           "postgres": "Zentro vs bare Flask on PostgreSQL (bench/run.py)",
           "compliance": "Compliance at a million audit rows on PostgreSQL (bench/compliance.py)",
-          "reports": "Compliance reports at ~100k obligations on SQLite (bench/reports.py)"}
+          "reports": "Compliance reports at ~100k obligations on SQLite (bench/reports.py)",
+          "soak": "Soak: mixed load on PostgreSQL with several workers (bench/soak.py)"}
 OPS = {">=": "≥", "<=": "≤"}
 METRIC = {"rps_ratio": "rps ratio", "p50_ratio": "p50 latency ratio", "p95_ratio": "p95 latency ratio"}
 
@@ -128,7 +137,7 @@ def run_part(name: str, quick: bool, outdir: Path) -> dict:
         except ValueError as exc:
             problem = f"unreadable JSON: {exc}"
     status = proc.returncode
-    failed = timed_out or interrupted or status != 0 or data is None
+    failed = timed_out or interrupted or status not in COMPLETED.get(name, (0,)) or data is None
     if data is None and not problem:
         problem = "no JSON results written"
     if interrupted:
@@ -374,8 +383,48 @@ def section_reports(part: dict, aims: list) -> list[str]:
     return out
 
 
+def section_soak(part: dict, aims: list) -> list[str]:
+    d = part["data"]
+    mem = d["memory"]
+    out = [f"gunicorn {d['workers']} × gthread ({d['threads']} threads) with the repository's gunicorn.conf.py "
+           f"(worker recycling off, so a leak would show), the scheduler on in every worker, rate limits in "
+           f"{'Redis' if d['rate_limit_storage'] == 'redis' else 'memory (Redis was unreachable)'}; {d['orgs']} orgs "
+           f"with {d['incidents_per_org']:,} incidents of history each; {d['clients']} clients, Poisson arrivals at "
+           f"{d['rate_target']:g}/s for {d['seconds']:.0f} s. Latency is client-side; the load generator and "
+           "PostgreSQL share the cores.", "",
+           f"**{d['requests']:,} requests ({d['rate_achieved']}/s); 5xx: {d['5xx']}; transport errors: "
+           f"{d['transport_errors']}; 429: {d['429']}; other unexpected statuses: "
+           f"{sum(d['unexpected'].values()) - d['5xx'] - d['429']}.** "
+           f"p50 {f(d['p50_ms'], '.1f')} ms, p95 {f(d['p95_ms'], '.1f')} ms, p99 {f(d['p99_ms'], '.1f')} ms, "
+           f"max {f(d['max_ms'], '.0f')} ms.", ""]
+    rows = [[f"`{k}`", f"{v['requests']:,}", ", ".join(f"{s} × {n}" for s, n in v["statuses"].items()),
+             f(v["p50_ms"], ".1f"), f(v["p95_ms"], ".1f"), f(v["p99_ms"], ".1f"), f(v["max_ms"], ".0f")]
+            for k, v in d["kinds"].items()]
+    out += table(["kind", "requests", "statuses", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
+    rows = [[pid, str(t["samples"]), f"{t['first_mib']:.1f}", f"{t['last_mib']:.1f}",
+             f"{t['slope_mib_per_10min']:+.2f}", f((mem['peak_rss_kib'].get(pid) or 0) / 1024, ".1f")]
+            for pid, t in mem["trend"].items()]
+    out += ["", f"Worker memory (VmRSS every {d['samples'][1]['t'] - d['samples'][0]['t'] if len(d['samples']) > 1 else '–'} s; "
+                "the trend is the least-squares slope after the first quarter of the run):", ""]
+    out += table(["worker pid", "samples", "RSS first MiB", "RSS last MiB", "slope MiB / 10 min", "peak MiB"], rows)
+    worst = mem["worst_slope_mib_per_10min"]
+    flat = worst is not None and worst < mem["max_slope"] and not mem["workers_replaced"]
+    out += ["", f"Worst slope {f(worst, '+.2f')} MiB per 10 minutes (aim: under {mem['max_slope']:g}); workers "
+                f"replaced during the run: {'yes' if mem['workers_replaced'] else 'no'}. Webhook deliveries received "
+                f"by the loopback endpoint: {d['webhooks_received']:,}; outbox still pending at the end: "
+                f"{f(d['outbox_pending_at_end'], '.0f')}; a scheduler leader was seen: "
+                f"{'yes' if d['scheduler_leader_seen'] else 'NO'}; most database connections: {d['db_connections_max']}."]
+    if d["samples_5xx"]:
+        out += ["", "5xx samples:", ""] + [f"- `{s}`" for s in d["samples_5xx"]]
+    aims.append(("soak", "zero 5xx and transport errors", f"{d['5xx']} / {d['transport_errors']}",
+                 verdict(d["5xx"] == 0 and d["transport_errors"] == 0)))
+    aims.append(("soak", f"no worker memory growth trend (slope < {mem['max_slope']:g} MiB / 10 min)",
+                 f(worst, "+.2f"), verdict(flat)))
+    return out
+
+
 SECTIONS = {"sqlite": section_run, "postgres": section_run, "compliance": section_compliance,
-            "reports": section_reports}
+            "reports": section_reports, "soak": section_soak}
 
 
 def write_results(path: Path, parts: list[dict], args: argparse.Namespace, info: dict, started: dt.datetime,

@@ -1,11 +1,14 @@
 """Seed data for a bench workload; run by bench/workloads.py in a subprocess with the servers' environment.
 
     python bench/seed.py --org bench [--ingest-token] [--api-key] [--session] [--services] [--incidents 100000]
+                         [--webhook http://127.0.0.1:PORT/hook]
 
 Creates (idempotently) the org on the enterprise plan and its owner, then, as asked: an alert-ingest
 token, an API key, the org's service catalogue, a signed-in session (through the real sign-in form, with Flask's test client, so
-the cookie is exactly what a browser would hold), and N incidents numbered 1..N inserted in bulk.
-Prints one JSON object: {"ingest_token", "api_key", "cookie", "services", "incidents", "seconds"}.
+the cookie is exactly what a browser would hold), N incidents numbered 1..N inserted in bulk, and a webhook
+endpoint subscribed to every event (the URL must pass the outgoing-address policy: ZENTRO_WEBHOOK_ALLOW_PRIVATE=1
+for loopback). Prints one JSON object: {"org_id", "ingest_token", "api_key", "cookie", "services", "incidents",
+"webhook_id", "seconds"}.
 
 The incidents are a plausible history: mostly resolved or closed (open_dedupe_key NULL, so the
 (org_id, open_dedupe_key) constraint never collides), about 2 % still active with unique keys;
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--session", action="store_true")
     ap.add_argument("--services", action="store_true", help="create the org's service catalogue")
     ap.add_argument("--incidents", type=int, default=0, help="seed this many incidents (implies --services)")
+    ap.add_argument("--webhook", default="", help="create a webhook endpoint at this URL, subscribed to every event")
     a = ap.parse_args(argv)
     t0 = time.monotonic()
 
@@ -181,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         user, _ = accounts.ensure_user(email, PASSWORD, name="Bench Owner")
         accounts.set_membership(user, org, "owner")
         db.session.commit()
+        out["org_id"] = org.id
         if a.ingest_token:
             _, out["ingest_token"] = accounts.create_ingest_token(org, "bench", SYSTEM, user)
         if a.api_key:
@@ -189,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
             out["services"] = len(ensure_services(org.id))
         if a.incidents:
             out["incidents"] = seed_incidents(org.id, user.id, a.incidents, utcnow())
+        if a.webhook:
+            from zentro.notify import webhooks
+            ep, _ = webhooks.create_endpoint(org.id, url=a.webhook, events=["*"], actor=SYSTEM, user_id=user.id,
+                                             description="bench")
+            out["webhook_id"] = ep.id
         if a.session:
             out["cookie"] = sign_in(app, email)
     out["seconds"] = round(time.monotonic() - t0, 2)
