@@ -23,6 +23,9 @@ from zentro.platform.scheduler import register_job
 
 log = logging.getLogger("zentro.jobs")
 OUTBOX_SECONDS = 5
+# one run drains everything due when it started, batch after batch, for up to this long (a run still going when
+# the next is due makes APScheduler skip that one, so a backlog is worked off continuously)
+OUTBOX_BUDGET_SECONDS = 20
 BUNDLE_WINDOW_MAX_DAYS = 730
 CLI_ACTOR_LABEL = "zentro jobs run (cli)"
 
@@ -38,7 +41,7 @@ def _counts(result) -> str:
 def outbox_job(now: dt.datetime) -> str:
     from zentro.notify.outbox import drain_outbox
 
-    return "outbox: " + _counts(drain_outbox(now))
+    return "outbox: " + _counts(drain_outbox(now, budget_seconds=OUTBOX_BUDGET_SECONDS))
 
 
 # --- retention -----------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -342,3 +343,39 @@ def test_emit_never_breaks_the_callers_action(app, org, monkeypatch, stub_server
         db.session.remove()
     assert [i.title for i in rows(app, Incident, org.org_id)] == ["Still opens"]
     assert rows(app, OutboxMessage, org.org_id) == []
+
+
+# --- throughput: a backlog bigger than one batch, requests in parallel -----------------------------------
+
+def test_a_budgeted_drain_works_off_a_backlog_with_requests_in_parallel(app, org, stub_server, monkeypatch,
+                                                                         database_url):
+    lock, flight = threading.Lock(), {"now": 0, "max": 0}
+
+    def slow(req):
+        with lock:
+            flight["now"] += 1
+            flight["max"] = max(flight["max"], flight["now"])
+        time.sleep(0.05)
+        with lock:
+            flight["now"] -= 1
+
+    make_endpoint(app, org.org_id, webhook_receiver(stub_server, on_request=slow), ["*"])
+    for i in range(25):
+        enqueue(app, org.org_id, data={"n": i})
+    monkeypatch.setitem(app.config, "ZENTRO_WEBHOOK_CONCURRENCY", 4)
+
+    with app.app_context():
+        one_batch = outbox.drain_outbox(T0, limit=10)  # no budget: one batch, the rest waits for the next run
+        rest = outbox.drain_outbox(T0, limit=10, budget_seconds=60)  # batch after batch until nothing is due
+        db.session.remove()
+
+    assert one_batch == {"delivered": 10, "retrying": 0, "failed": 0}
+    assert rest == {"delivered": 15, "retrying": 0, "failed": 0}
+    ids = [header(r, "webhook-id") for r in stub_server.requests_to("/hooks/zentro")]
+    assert len(ids) == len(set(ids)) == 25  # each message sent once
+    assert {m.status for m in rows(app, OutboxMessage, org.org_id)} == {"delivered"}
+    assert {d.status for d in rows(app, Delivery, org.org_id)} == {"sent"}
+    if database_url.startswith("postgresql"):
+        assert 1 < flight["max"] <= 4  # in parallel, never more than the setting
+    else:
+        assert flight["max"] == 1  # SQLite: one writer, one request at a time

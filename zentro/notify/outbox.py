@@ -16,10 +16,13 @@ request is in flight (SQLite's write lock is not held over the network).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -195,24 +198,58 @@ def send_once(ep: WebhookEndpoint, event_type: str, data: dict, *, source: str,
     return _attempt(pk, now, retry=False)
 
 
-def drain_outbox(now: dt.datetime | None = None, *, limit: int = 100) -> dict:
-    """Send up to ``limit`` due pending messages (``next_attempt_at <= now``), oldest due first. Commits as
-    it goes (run it as a job, not inside a request's transaction). Returns
-    ``{"delivered": n, "retrying": n, "failed": n}``; messages another drain claimed first are skipped."""
+def drain_outbox(now: dt.datetime | None = None, *, limit: int = 100, budget_seconds: float | None = None,
+                 concurrency: int | None = None) -> dict:
+    """Send the pending messages due at ``now`` (``next_attempt_at <= now``), oldest due first, ``limit`` per batch:
+    one batch, or (``budget_seconds``) batch after batch until none is due or the budget is spent. ``concurrency``
+    requests are in flight at once (default ZENTRO_WEBHOOK_CONCURRENCY; always 1 on SQLite, whose single writer
+    would only queue them), each in its own app context and session. Commits as it goes (run it as a job, not
+    inside a request's transaction). Returns ``{"delivered": n, "retrying": n, "failed": n}``; messages another
+    drain claimed first are skipped. Every message it sends leaves the due set (delivered, failed, or its next
+    attempt pushed past ``now``), so a drain always ends."""
     now = now or utcnow()
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
-    due = db.session.scalars(select(OutboxMessage.id).where(
-        OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
-    db.session.commit()
-    for pk in due:
-        if not claim(pk, now):
-            continue
+    if concurrency is None:
+        concurrency = int(current_app.config.get("ZENTRO_WEBHOOK_CONCURRENCY") or 1)
+    if db.engine.dialect.name == "sqlite":
+        concurrency = 1
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
+    app = current_app._get_current_object()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox") if concurrency > 1 else \
+            contextlib.nullcontext() as pool:
+        while True:
+            due = db.session.scalars(select(OutboxMessage.id).where(
+                OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
+            db.session.commit()
+            if pool is None:
+                outcomes = [_send_due(pk, now) for pk in due]
+            else:
+                outcomes = list(pool.map(lambda pk: _send_due_in_context(app, pk, now), due))
+            for outcome in outcomes:
+                if outcome is not None:
+                    counts[outcome] += 1
+            if len(due) < limit or deadline is None or time.monotonic() >= deadline:
+                return counts
+
+
+def _send_due(message_pk: int, now: dt.datetime) -> str | None:
+    """Claim and send one due message; its outcome, or None when another drain had it or it could not be
+    processed (its claim then expires and it is retried)."""
+    if not claim(message_pk, now):
+        return None
+    try:
+        return _attempt(message_pk, now, retry=True)["outcome"]
+    except Exception:  # noqa: BLE001 - one message must not stop the others
+        log.exception("webhook outbox message %s could not be processed", message_pk)
+        db.session.rollback()
+        return None
+
+
+def _send_due_in_context(app, message_pk: int, now: dt.datetime) -> str | None:
+    with app.app_context():  # a session of its own, removed when the context ends
         try:
-            result = _attempt(pk, now, retry=True)
-        except Exception:  # noqa: BLE001 - one message must not stop the others; its claim expires, it is retried
-            log.exception("webhook outbox message %s could not be processed", pk)
-            db.session.rollback()
-            continue
-        counts[result["outcome"]] += 1
-    return counts
+            return _send_due(message_pk, now)
+        except Exception:  # noqa: BLE001 - the claim itself failed (database gone): the next drain retries
+            log.exception("webhook outbox message %s could not be claimed", message_pk)
+            return None
