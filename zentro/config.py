@@ -132,6 +132,9 @@ SETTINGS: list[Setting] = [
             "Where generated reports (POST /api/v1/reports/generate) are built: thread (a background thread of the web worker; the scheduler picks up any left behind) or inline (before the request answers)."),
     Setting("ZENTRO_LEMONSQUEEZY_SIGNING_SECRET", "ZENTRO_LEMONSQUEEZY_SIGNING_SECRET", None, str,
             "Lemon Squeezy webhook signing secret: POST /api/webhooks/lemonsqueezy verifies X-Signature with it. Unset: that endpoint answers 503."),
+    Setting("ZENTRO_LEMONSQUEEZY_MODE", "ZENTRO_LEMONSQUEEZY_MODE", "live", str,
+            "Which Lemon Squeezy events change plans: live (production) or test (a test-mode store). Events of the "
+            "other mode are recorded as wrong_mode and change nothing."),
     Setting("ZENTRO_LEMONSQUEEZY_VARIANT_PRO", "ZENTRO_LEMONSQUEEZY_VARIANT_PRO", None, str,
             "Lemon Squeezy variant id(s) of the Pro plan (comma separated): a subscription to one of them puts the org on pro."),
     Setting("ZENTRO_LEMONSQUEEZY_VARIANT_ENTERPRISE", "ZENTRO_LEMONSQUEEZY_VARIANT_ENTERPRISE", None, str,

@@ -24,6 +24,7 @@ def lemon(app, monkeypatch):
     """Configure Lemon Squeezy on the (session-wide) app for one test."""
     for key, value in {
         "ZENTRO_LEMONSQUEEZY_SIGNING_SECRET": SECRET,
+        "ZENTRO_LEMONSQUEEZY_MODE": "test",  # the events below are test-mode ones, as from a test store
         "ZENTRO_LEMONSQUEEZY_VARIANT_PRO": f"{PRO_VARIANT}, {PRO_YEARLY_VARIANT}",
         "ZENTRO_LEMONSQUEEZY_VARIANT_ENTERPRISE": str(ENTERPRISE_VARIANT),
         "ZENTRO_LEMONSQUEEZY_CHECKOUT_URL_PRO": CHECKOUT_PRO,

@@ -237,6 +237,31 @@ def test_unknown_variant_stores_the_subscription_and_keeps_the_plan(app, lemon, 
     assert not [a for a, _ in audit(app, m.org_id) if a == "billing.plan_changed"]
 
 
+@pytest.mark.parametrize("mode,event_test_mode", [("live", True), ("test", False)])
+def test_an_event_of_the_other_mode_is_recorded_and_changes_nothing(app, lemon, owner, anon, monkeypatch, mode,
+                                                                    event_test_mode):
+    """A live deployment ignores a test store's events (and a test deployment live ones): no plan, no
+    subscription, no payment; the delivery is kept as wrong_mode, so a replay is a duplicate."""
+    monkeypatch.setitem(app.config, "ZENTRO_LEMONSQUEEZY_MODE", mode)
+    payloads = [subscription_event("subscription_created", owner.org_id), invoice_event("subscription_payment_success",
+                                                                                         owner.org_id)]
+    for p in payloads:
+        p["meta"]["test_mode"] = p["data"]["attributes"]["test_mode"] = event_test_mode
+    for p in payloads:
+        body = deliver(anon, p).get_json()
+        assert body["outcome"] == "wrong_mode" and body["plan"] is None
+        assert f"{mode}-mode events only" in body["detail"]
+    assert org_plan(app, owner.org_id) == "free"
+    assert rows(app, BillingSubscription) == [] and rows(app, BillingPayment) == []
+    assert [(e.outcome, e.test_mode) for e in rows(app, BillingEvent)] == [("wrong_mode", event_test_mode)] * 2
+    assert deliver(anon, payloads[0]).get_json()["outcome"] == "duplicate"
+    # the same events in the deployment's own mode apply
+    for p in payloads:
+        p["meta"]["test_mode"] = p["data"]["attributes"]["test_mode"] = not event_test_mode
+    assert deliver(anon, payloads[0]).get_json()["outcome"] == "applied"
+    assert org_plan(app, owner.org_id) == "pro"
+
+
 def test_unhandled_events_are_ignored(app, lemon, owner, anon):
     payload = {"meta": {"event_name": "order_created", "custom_data": {"org_id": str(owner.org_id)}},
                "data": {"type": "orders", "id": "1", "attributes": {"status": "paid"}}}

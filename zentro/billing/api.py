@@ -2,7 +2,8 @@
 
 * ``POST /api/webhooks/lemonsqueezy`` — public route, authenticated by ``X-Signature`` (see
   ``zentro.billing.service``): 503 unset secret, 401 bad/missing signature, 400 malformed, 413 oversized; otherwise
-  200 with ``outcome`` applied | duplicate | stale | unknown_org | unknown_variant | org_mismatch | ignored.
+  200 with ``outcome`` applied | duplicate | stale | unknown_org | unknown_variant | org_mismatch | ignored |
+  wrong_mode (a test-mode event on a live deployment or the reverse: ZENTRO_LEMONSQUEEZY_MODE).
 * ``GET /api/v1/billing/plans`` — any signed-in user or API key: the three plans, their limits, whether each can
   be bought here.
 * ``GET /api/v1/billing/subscription`` — viewer and above, scope ``billing:read``.
@@ -28,7 +29,8 @@ BILLING = {"resource": "billing", "tags": ("Billing",)}
 
 
 class LemonWebhookOut(BaseModel):
-    outcome: Literal["applied", "duplicate", "stale", "unknown_org", "unknown_variant", "org_mismatch", "ignored"]
+    outcome: Literal["applied", "duplicate", "stale", "unknown_org", "unknown_variant", "org_mismatch", "ignored",
+                     "wrong_mode"]
     detail: str
     event_id: int | None = Field(description="The stored event (for duplicate: the first delivery's).")
     plan: str | None = Field(description="The organisation's plan after the event, when it was applied.")

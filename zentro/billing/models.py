@@ -13,7 +13,7 @@ from zentro.platform.types import UTCDateTime, utcnow
 # Lemon Squeezy subscription statuses (docs.lemonsqueezy.com/api/subscriptions).
 STATUSES = ("on_trial", "active", "paused", "past_due", "unpaid", "cancelled", "expired")
 # What the webhook answers and records per event.
-OUTCOMES = ("applied", "stale", "unknown_org", "unknown_variant", "org_mismatch", "ignored")
+OUTCOMES = ("applied", "stale", "unknown_org", "unknown_variant", "org_mismatch", "ignored", "wrong_mode")
 
 
 class BillingSubscription(db.Model):

@@ -203,6 +203,10 @@ def _apply(ev: Event, config: Mapping, now: dt.datetime) -> Outcome:
     else:
         org_id, _ = _resolve_org(ev, None)
         return Outcome("ignored", f"Event {ev.name} is not handled by Zentro.", org_id)
+    mode = (config.get("ZENTRO_LEMONSQUEEZY_MODE") or "live").strip().lower()
+    if ev.test_mode != (mode == "test"):
+        return Outcome("wrong_mode", f"A {'test' if ev.test_mode else 'live'}-mode event, and this deployment takes "
+                                     f"{mode}-mode events only (ZENTRO_LEMONSQUEEZY_MODE); nothing changed.")
     org_id, reason = _resolve_org(ev, sub)
     if org_id is None:
         return Outcome("unknown_org", f"{reason}; nothing changed.")
