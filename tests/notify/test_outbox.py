@@ -347,20 +347,26 @@ def test_emit_never_breaks_the_callers_action(app, org, monkeypatch, stub_server
 
 # --- throughput: a backlog bigger than one batch, requests in parallel -----------------------------------
 
-def test_a_budgeted_drain_works_off_a_backlog_with_requests_in_parallel(app, org, stub_server, monkeypatch,
-                                                                         database_url):
-    lock, flight = threading.Lock(), {"now": 0, "max": 0}
+def test_a_budgeted_drain_works_off_a_backlog_with_endpoints_in_parallel_and_each_in_order(
+        app, org, stub_server, monkeypatch, database_url):
+    lock = threading.Lock()
+    flight = {"now": 0, "max": 0, "per_path": {}, "per_path_max": 0}
 
     def slow(req):
         with lock:
             flight["now"] += 1
             flight["max"] = max(flight["max"], flight["now"])
+            flight["per_path"][req.path] = flight["per_path"].get(req.path, 0) + 1
+            flight["per_path_max"] = max(flight["per_path_max"], flight["per_path"][req.path])
         time.sleep(0.05)
         with lock:
             flight["now"] -= 1
+            flight["per_path"][req.path] -= 1
 
-    make_endpoint(app, org.org_id, webhook_receiver(stub_server, on_request=slow), ["*"])
-    for i in range(25):
+    paths = [f"/hooks/{i}" for i in range(5)]
+    for path in paths:
+        make_endpoint(app, org.org_id, webhook_receiver(stub_server, path, on_request=slow), ["*"])
+    for i in range(5):  # each event goes to all five endpoints: 25 messages
         enqueue(app, org.org_id, data={"n": i})
     monkeypatch.setitem(app.config, "ZENTRO_WEBHOOK_CONCURRENCY", 4)
 
@@ -371,11 +377,28 @@ def test_a_budgeted_drain_works_off_a_backlog_with_requests_in_parallel(app, org
 
     assert one_batch == {"delivered": 10, "retrying": 0, "failed": 0}
     assert rest == {"delivered": 15, "retrying": 0, "failed": 0}
-    ids = [header(r, "webhook-id") for r in stub_server.requests_to("/hooks/zentro")]
+    ids = [header(r, "webhook-id") for path in paths for r in stub_server.requests_to(path)]
     assert len(ids) == len(set(ids)) == 25  # each message sent once
+    for path in paths:  # each endpoint got the events in the order they happened
+        assert [json.loads(r.body)["data"]["n"] for r in stub_server.requests_to(path)] == [0, 1, 2, 3, 4]
+    assert flight["per_path_max"] == 1  # never two requests at once to one endpoint
     assert {m.status for m in rows(app, OutboxMessage, org.org_id)} == {"delivered"}
     assert {d.status for d in rows(app, Delivery, org.org_id)} == {"sent"}
     if database_url.startswith("postgresql"):
-        assert 1 < flight["max"] <= 4  # in parallel, never more than the setting
+        assert 1 < flight["max"] <= 4  # endpoints in parallel, never more than the setting
     else:
         assert flight["max"] == 1  # SQLite: one writer, one request at a time
+
+
+def test_one_endpoints_events_arrive_in_order_with_concurrency(app, org, stub_server, monkeypatch):
+    """CI saw incident.resolved arrive before incident.opened when one endpoint's messages were
+    sent side by side."""
+    url = webhook_receiver(stub_server, on_request=lambda req: time.sleep(0.02))
+    make_endpoint(app, org.org_id, url, ["*"])
+    for i in range(12):
+        enqueue(app, org.org_id, data={"n": i})
+    monkeypatch.setitem(app.config, "ZENTRO_WEBHOOK_CONCURRENCY", 8)
+    with app.app_context():
+        assert outbox.drain_outbox(T0)["delivered"] == 12
+        db.session.remove()
+    assert [json.loads(r.body)["data"]["n"] for r in stub_server.requests_to("/hooks/zentro")] == list(range(12))

@@ -201,12 +201,15 @@ def send_once(ep: WebhookEndpoint, event_type: str, data: dict, *, source: str,
 def drain_outbox(now: dt.datetime | None = None, *, limit: int = 100, budget_seconds: float | None = None,
                  concurrency: int | None = None) -> dict:
     """Send the pending messages due at ``now`` (``next_attempt_at <= now``), oldest due first, ``limit`` per batch:
-    one batch, or (``budget_seconds``) batch after batch until none is due or the budget is spent. ``concurrency``
-    requests are in flight at once (default ZENTRO_WEBHOOK_CONCURRENCY; always 1 on SQLite, whose single writer
-    would only queue them), each in its own app context and session. Commits as it goes (run it as a job, not
-    inside a request's transaction). Returns ``{"delivered": n, "retrying": n, "failed": n}``; messages another
-    drain claimed first are skipped. Every message it sends leaves the due set (delivered, failed, or its next
-    attempt pushed past ``now``), so a drain always ends."""
+    one batch, or (``budget_seconds``) batch after batch until none is due or the budget is spent. Up to
+    ``concurrency`` endpoints are served at once (default ZENTRO_WEBHOOK_CONCURRENCY; always 1 on SQLite, whose
+    single writer would only queue them), each in its own app context and session; one endpoint's messages go
+    out one at a time in the order they were queued, so a receiver sees incident.opened before
+    incident.resolved (a message that failed and is retried later can still arrive after newer ones; bodies
+    carry their timestamp). Commits as it goes (run it as a job, not inside a request's transaction). Returns
+    ``{"delivered": n, "retrying": n, "failed": n}``; messages another drain claimed first are skipped. Every
+    message it sends leaves the due set (delivered, failed, or its next attempt pushed past ``now``), so a
+    drain always ends."""
     now = now or utcnow()
     counts = {"delivered": 0, "retrying": 0, "failed": 0}
     if concurrency is None:
@@ -218,14 +221,18 @@ def drain_outbox(now: dt.datetime | None = None, *, limit: int = 100, budget_sec
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="outbox") if concurrency > 1 else \
             contextlib.nullcontext() as pool:
         while True:
-            due = db.session.scalars(select(OutboxMessage.id).where(
+            due = db.session.execute(select(OutboxMessage.id, OutboxMessage.endpoint_id).where(
                 OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)).all()
             db.session.commit()
+            by_endpoint: dict[int, list[int]] = {}
+            for pk, endpoint_id in due:
+                by_endpoint.setdefault(endpoint_id, []).append(pk)
             if pool is None:
-                outcomes = [_send_due(pk, now) for pk in due]
+                outcomes = [_send_due(pk, now) for pks in by_endpoint.values() for pk in pks]
             else:
-                outcomes = list(pool.map(lambda pk: _send_due_in_context(app, pk, now), due))
+                outcomes = [outcome for chunk in pool.map(lambda pks: _send_in_context(app, pks, now),
+                                                          by_endpoint.values()) for outcome in chunk]
             for outcome in outcomes:
                 if outcome is not None:
                     counts[outcome] += 1
@@ -246,10 +253,15 @@ def _send_due(message_pk: int, now: dt.datetime) -> str | None:
         return None
 
 
-def _send_due_in_context(app, message_pk: int, now: dt.datetime) -> str | None:
+def _send_in_context(app, message_pks: list[int], now: dt.datetime) -> list[str | None]:
+    """One endpoint's due messages, in order, in an app context (and session) of their own."""
     with app.app_context():  # a session of its own, removed when the context ends
-        try:
-            return _send_due(message_pk, now)
-        except Exception:  # noqa: BLE001 - the claim itself failed (database gone): the next drain retries
-            log.exception("webhook outbox message %s could not be claimed", message_pk)
-            return None
+        outcomes = []
+        for pk in message_pks:
+            try:
+                outcomes.append(_send_due(pk, now))
+            except Exception:  # noqa: BLE001 - the claim itself failed (database gone): the next drain retries
+                log.exception("webhook outbox message %s could not be claimed", pk)
+                db.session.rollback()
+                outcomes.append(None)
+        return outcomes
