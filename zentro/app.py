@@ -122,7 +122,12 @@ def _init_login(app: Flask) -> None:
             uid = int(user_id)
         except (TypeError, ValueError):
             return None
-        return service.session_user(uid, session.get(SESSION_TOKEN))
+        found = service.session_user_memberships(uid, session.get(SESSION_TOKEN))
+        if found is None:
+            return None
+        user, memberships = found
+        g.session_memberships = (user.id, memberships)  # platform.auth._resolve takes them: no second query
+        return user
 
 
 def _init_limiter(app: Flask) -> None:

@@ -135,15 +135,29 @@ def start_session(user: User, hours: int, ip: str = "", user_agent: str = "") ->
 
 
 def session_user(user_id: int, token: str | None) -> User | None:
+    found = session_user_memberships(user_id, token)
+    return found[0] if found is not None else None
+
+
+def session_user_memberships(user_id: int, token: str | None) -> tuple[User, list[tuple[Membership, Org]]] | None:
+    """The active user of an unexpired sign-in session, with their (membership, org) pairs, or None.
+
+    One round trip (a row per membership): a session request needs both, the user for Flask-Login and
+    the memberships for the principal's org and role (see platform.auth)."""
     if not token:
         return None
-    row = db.session.execute(
-        select(LoginSession.user_id, LoginSession.expires_at, User)
+    rows = db.session.execute(
+        select(LoginSession.user_id, LoginSession.expires_at, User, Membership, Org)
         .join(User, User.id == LoginSession.user_id)
-        .where(LoginSession.token_hash == hash_secret(token))).first()
-    if row is None or row.user_id != user_id or row.expires_at <= utcnow():
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .outerjoin(Org, Org.id == Membership.org_id)
+        .where(LoginSession.token_hash == hash_secret(token))).all()
+    if not rows:
         return None
-    return row.User if row.User.is_active else None
+    row = rows[0]
+    if row.user_id != user_id or row.expires_at <= utcnow() or not row.User.is_active:
+        return None
+    return row.User, [(r.Membership, r.Org) for r in rows if r.Membership is not None]
 
 
 def end_session(token: str | None, org: Org | None = None, actor: Actor | None = None) -> None:

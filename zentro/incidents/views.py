@@ -12,7 +12,7 @@ from typing import Callable
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from jinja2 import pass_context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from zentro.accounts.models import User
 from zentro.extensions import db
@@ -65,11 +65,15 @@ def reltime(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
 
 
 def severity_pill(s: str) -> Markup:
-    return Markup('<span class="pill sev sev-{0}"><span class="visually-hidden">Severity: </span>{0}</span>').format(s)
+    # escape() and an f-string, not Markup.format: lists render dozens of these per page, and
+    # Markup.format goes through string.Formatter (the same output, several times slower).
+    e = escape(s)
+    return Markup(f'<span class="pill sev sev-{e}"><span class="visually-hidden">Severity: </span>{e}</span>')
 
 
 def status_pill(s: str) -> Markup:
-    return Markup('<span class="pill st st-{0}"><span class="visually-hidden">Status: </span>{0}</span>').format(s)
+    e = escape(s)
+    return Markup(f'<span class="pill st st-{e}"><span class="visually-hidden">Status: </span>{e}</span>')
 
 
 @pass_context
@@ -77,9 +81,9 @@ def when(context, t: dt.datetime | None, stacked: bool = False) -> Markup:
     """A time as "5 min ago" with the exact UTC time beside it (Python, not a macro: lists show dozens)."""
     if not t:
         return Markup('<span class="muted">—</span>')
-    return Markup('<span class="when{0}"><time datetime="{1}" title="{2}">{3}</time> <span class="abs">{4} UTC</span></span>').format(
-        Markup(" when-stacked") if stacked else "", iso(t), exports.fmt_utc(t), reltime(t, context.get("now")),
-        t.strftime("%Y-%m-%d %H:%M"))
+    return Markup(f'<span class="when{" when-stacked" if stacked else ""}"><time datetime="{escape(iso(t))}" '
+                  f'title="{escape(exports.fmt_utc(t))}">{escape(reltime(t, context.get("now")))}</time> '
+                  f'<span class="abs">{escape(t.strftime("%Y-%m-%d %H:%M"))} UTC</span></span>')
 
 
 @bp.context_processor

@@ -152,8 +152,13 @@ def _resolve() -> Principal | None:
     if not current_user.is_authenticated:
         return None
     user = current_user._get_current_object()
-    memberships = {m.org_id: (m, org) for m, org in db.session.execute(
-        db.select(Membership, Org).join(Org, Org.id == Membership.org_id).where(Membership.user_id == user.id))}
+    loaded = g.pop("session_memberships", None)  # read with the session row by the user loader (zentro.app)
+    if loaded is not None and loaded[0] == user.id:
+        pairs = loaded[1]
+    else:
+        pairs = db.session.execute(db.select(Membership, Org).join(Org, Org.id == Membership.org_id)
+                                   .where(Membership.user_id == user.id))
+    memberships = {m.org_id: (m, org) for m, org in pairs}
     if not memberships:
         return None
     org_id = session.get("org_id")
