@@ -402,11 +402,16 @@ def section_soak(part: dict, aims: list) -> list[str]:
             for k, v in d["kinds"].items()]
     out += table(["kind", "requests", "statuses", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
     rows = [[pid, str(t["samples"]), f"{t['first_mib']:.1f}", f"{t['last_mib']:.1f}",
-             f"{t['slope_mib_per_10min']:+.2f}", f((mem['peak_rss_kib'].get(pid) or 0) / 1024, ".1f")]
+             f"{t['slope_mib_per_10min']:+.2f}",
+             " → ".join(f(v, "+.1f") for v in t.get("quarters") or []) or "–",
+             f((mem['peak_rss_kib'].get(pid) or 0) / 1024, ".1f")]
             for pid, t in mem["trend"].items()]
     out += ["", f"Worker memory (VmRSS every {d['samples'][1]['t'] - d['samples'][0]['t'] if len(d['samples']) > 1 else '–'} s; "
-                "the trend is the least-squares slope after the first quarter of the run):", ""]
-    out += table(["worker pid", "samples", "RSS first MiB", "RSS last MiB", "slope MiB / 10 min", "peak MiB"], rows)
+                "the trend is the least-squares slope after the first quarter of the run; the slope of each quarter "
+                "on its own shows whether growth is slowing down, as warm-up does, or keeps its pace, as a leak "
+                "does):", ""]
+    out += table(["worker pid", "samples", "RSS first MiB", "RSS last MiB", "slope MiB / 10 min",
+                  "slope by quarter", "peak MiB"], rows)
     worst = mem["worst_slope_mib_per_10min"]
     flat = worst is not None and worst < mem["max_slope"] and not mem["workers_replaced"]
     out += ["", f"Worst slope {f(worst, '+.2f')} MiB per 10 minutes (aim: under {mem['max_slope']:g}); workers "

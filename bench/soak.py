@@ -329,6 +329,18 @@ def memory_trend(samples: list[dict], warmup: float) -> dict:
     return out
 
 
+def quarter_slopes(samples: list[dict], seconds: float) -> dict[str, list[float | None]]:
+    """Per worker, the slope of each quarter of the run (MiB per 10 min): warm-up shows as slopes that shrink
+    quarter after quarter, a leak as slopes that stay."""
+    out: dict[str, list[float | None]] = {}
+    q = seconds / 4
+    for pid in {pid for s in samples for pid in s["workers_rss_kib"]}:
+        points = [(s["t"], s["workers_rss_kib"][pid]) for s in samples if s["workers_rss_kib"].get(pid) is not None]
+        slopes = [slope_mib_per_10min([p for p in points if i * q <= p[0] <= (i + 1) * q]) for i in range(4)]
+        out[pid] = [None if v is None else round(v, 1) for v in slopes]
+    return out
+
+
 def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -456,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     n5xx = sum(n for (k, s), n in results.unexpected.items() if s >= 500)
     n429 = sum(n for (k, s), n in results.unexpected.items() if s == 429)
     trend = memory_trend(samples, warmup=a.seconds / 4)
+    for pid, slopes in quarter_slopes(samples, a.seconds).items():
+        if pid in trend:
+            trend[pid]["quarters"] = slopes
     worst = max((w["slope_mib_per_10min"] for w in trend.values()), default=None)
     out = {
         "started": started.isoformat(timespec="seconds"), "seconds": a.seconds, "workers": a.workers,

@@ -48,6 +48,19 @@ def test_memory_trend_ignores_warm_up_and_short_lived_workers():
     assert trend["11"]["first_mib"] == pytest.approx(100_100 / 1024, abs=0.1)
 
 
+def test_quarter_slopes_tell_warm_up_from_a_leak():
+    # "warm" grows 4, 2, 1, 0 KiB a second quarter after quarter; "leak" grows 1 KiB a second throughout
+    rates = [4, 2, 1, 0]
+    warm, kib = [], 100_000.0
+    for t in range(0, 401, 10):
+        warm.append(kib)
+        kib += 10 * rates[min(t // 100, 3)]
+    samples = [{"t": t, "workers_rss_kib": {"warm": w, "leak": 100_000 + t}} for t, w in zip(range(0, 401, 10), warm)]
+    slopes = soak.quarter_slopes(samples, 400)
+    assert slopes["leak"] == [pytest.approx(600 / 1024, abs=0.1)] * 4
+    assert slopes["warm"][0] > slopes["warm"][1] > slopes["warm"][2] > slopes["warm"][3] == pytest.approx(0, abs=0.1)
+
+
 def test_short_soak_on_postgresql(database_url, tmp_path):
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only: the soak runs several gunicorn workers on one PostgreSQL")
