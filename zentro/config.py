@@ -117,7 +117,8 @@ SETTINGS: list[Setting] = [
     Setting("ZENTRO_WEBHOOK_TIMEOUT_SECONDS", "ZENTRO_WEBHOOK_TIMEOUT_SECONDS", 5, int,
             "Timeout of each customer webhook delivery attempt."),
     Setting("ZENTRO_WEBHOOK_CONCURRENCY", "ZENTRO_WEBHOOK_CONCURRENCY", 8, int,
-            "Customer webhook requests the outbox drain keeps in flight at once (PostgreSQL; SQLite sends one at a time)."),
+            "Webhook endpoints the outbox drain serves at once (PostgreSQL; SQLite sends one at a time). One endpoint's "
+            "messages always go out one at a time, in the order they were queued."),
     Setting("ZENTRO_SCHEDULER", "ZENTRO_SCHEDULER", False, bool,
             "Run the in-process job scheduler (digests, webhook outbox, retention, bundles). Every process may run it: one leader at a time runs the jobs. `make run` turns it on."),
     Setting("ZENTRO_SCHEDULER_LEASE_SECONDS", "ZENTRO_SCHEDULER_LEASE_SECONDS", 30, int,
