@@ -77,6 +77,11 @@ def test_framework_page_table_filters_and_downloads(world):
     body = partial.get_data(as_text=True)
     assert partial.status_code == 200 and body.lstrip().startswith('<div id="control-table">') and "<html" not in body
     assert body.count('<th scope="row">') == soc2.counts["failing"]
+    # Back button after the filter pushed a URL: HTMX restores history with the whole page, not the table
+    restore = world["owner"].get("/compliance/frameworks/soc2?state=failing",
+                                 headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    page = restore.get_data(as_text=True)
+    assert restore.status_code == 200 and "<html" in page and 'id="fw-trend"' in page
 
 
 @pytest.mark.parametrize("query,message", [("family=ZZ", "Unknown family"), ("state=great", "Unknown state")])

@@ -28,7 +28,7 @@ from zentro.incidents.models import Incident
 from zentro.incidents.service import get_incident
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 from zentro.platform.types import iso, utcnow
 from zentro.reliability.models import TIERS, ChangeEvent, Service
 
@@ -52,10 +52,6 @@ EXTRA_TABS = (("/automations/slack", "Slack"), ("/automations/policy-suggestions
 
 
 # --- shared helpers ---------------------------------------------------------------------------------
-
-def _htmx() -> bool:
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
-
 
 def _role_at_least(role: Role) -> bool:
     p = current_principal()
@@ -754,13 +750,13 @@ def _panel(incident_id: int, *, dry_run_id: int | None = None, error: str = "", 
                    form=form or {"approval_note": "", "rollback_plan": suggestion},
                    needs_approval=dry.verdict == "needs_approval",
                    approved=approval is not None and approval.status == "approved")
-    template = "automations/_incident_panel.html" if _htmx() else "automations/incident_panel.html"
+    template = "automations/_incident_panel.html" if is_htmx() else "automations/incident_panel.html"
     return render_template(template, **ctx), status
 
 
 def _after(incident_id: int, **panel):
     """HTMX: the panel again, with the outcome; without JavaScript: flash it and show the panel page."""
-    if _htmx():
+    if is_htmx():
         return _panel(incident_id, refresh=bool(panel.get("notice") or panel.get("block")) and _on_incident_page(incident_id),
                       **panel)
     message = panel.get("error") or panel.get("block") or panel.get("notice")

@@ -14,16 +14,12 @@ from zentro.compliance.models import Attestation, ControlException, EvidenceBund
 from zentro.extensions import db
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 from zentro.platform.types import utcnow
 
 bp = Blueprint("compliance_pages", __name__)
 PERIOD_DAYS = 30
 STATES = ("passing", "at_risk", "failing")
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _pack_links(framework_key: str) -> list[tuple[str, str]]:
@@ -97,7 +93,7 @@ def framework(slug: str):
     context = {"fw": fw, "fr": fr, "rows": rows, "family": family, "state": state, "errors": errors,
                "states": STATES, "family_titles": {f.id: f.title for f in fw.families}}
     status = 400 if errors else 200
-    if _is_htmx():
+    if is_htmx():
         return render_template("compliance/_engine_control_table.html", **context), status
     context.update(
         trend=svg.trend_chart(_trend_points(fr), title=f"{fw.name}: weekly readiness, last 12 weeks",

@@ -13,13 +13,9 @@ from zentro.connectors.models import Integration
 from zentro.extensions import db
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 
 bp = Blueprint("integrations_pages", __name__)
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
 
 
 def _allow_private() -> bool:

@@ -14,7 +14,7 @@ from zentro.incidents.service import get_incident
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
 from zentro.platform.openapi import MAX_ID
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 
 bp = Blueprint("copilot_pages", __name__)
 SUGGESTIONS = ("What is the status?", "What is the likely cause?", "What should we do next?",
@@ -58,6 +58,6 @@ def ask(incident_id: int):
         # the thread is gone (or was never yours): start a new one rather than lose the question
         turn = service.start_turn(org_id, user_id, question, current_app.config, incident_id=incident_id)
     turn.run()
-    if request.headers.get("HX-Request") == "true":
+    if is_htmx():
         return _panel(incident_id)
     return redirect(url_for("incidents.incident_detail", incident_id=incident_id, _anchor="copilot"), 303)

@@ -9,14 +9,10 @@ from zentro.incidents.models import Incident
 from zentro.incidents.service import get_incident
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 
 bp = Blueprint("rca_views", __name__)
 POLL_SECONDS = 2
-
-
-def _htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _render(incident_id: int, *, error: str = "", notice: str = ""):
@@ -25,7 +21,7 @@ def _render(incident_id: int, *, error: str = "", notice: str = ""):
     run = rca.latest_run(org_id, incident_id)
     ctx = {"incident": incident, "rca_run": run, "rca_loaded": True, "rca_error": error, "rca_notice": notice,
            "rca_poll_seconds": POLL_SECONDS, "rca_stages": [name for name, _ in rca.STAGES]}
-    template = "incidents/_rca_panel.html" if _htmx() else "incidents/_rca_page.html"
+    template = "incidents/_rca_panel.html" if is_htmx() else "incidents/_rca_page.html"
     return render_template(template, **ctx)
 
 
@@ -37,7 +33,7 @@ def rca_panel(incident_id: int):
 
 def _after(incident_id: int, error: str = "", notice: str = ""):
     """HTMX swaps only 2xx answers, so the panel carries the message; without HTMX, flash and redirect."""
-    if _htmx():
+    if is_htmx():
         return _render(incident_id, error=error, notice=notice)
     flash(error or notice, "error" if error else "success")
     return redirect(url_for("rca_views.rca_panel", incident_id=incident_id), 303)

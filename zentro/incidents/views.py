@@ -21,7 +21,7 @@ from zentro.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, Incid
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
 from zentro.platform.pagination import decode_cursor, encode_cursor
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 from zentro.platform.types import iso, utcnow
 
 bp = Blueprint("incidents", __name__)
@@ -38,11 +38,6 @@ BACK_LABELS = {("mitigated", "acknowledged"): "Back to acknowledged"}
 KIND_ICONS = {"created": "✚", "alert": "⚠", "status": "⇄", "note": "✎", "severity": "▲", "commander": "★",
               "legal_hold": "⚖", "details": "✎", "rca": "⌕", "dry_run": "▷", "execution": "▶", "approval": "✓",
               "policy_block": "⛔", "remediation": "⚙"}
-
-
-def is_htmx() -> bool:
-    """An HTMX request that wants a fragment (a history restore wants the whole page)."""
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
 
 
 def reltime(value: dt.datetime | None, now: dt.datetime | None = None) -> str:

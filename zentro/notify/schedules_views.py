@@ -13,14 +13,10 @@ from zentro.accounts.models import Role
 from zentro.notify import schedules as svc
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 
 bp = Blueprint("notify_schedule_pages", __name__)
 SLUG_PATH = {"path_samples": {"slug": "sla-reminders"}}
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
 
 
 def _can_edit() -> bool:

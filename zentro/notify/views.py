@@ -19,15 +19,11 @@ from zentro.notify.models import CHANNELS, DELIVERY_STATUSES, Delivery, OutboxMe
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
 from zentro.platform.pagination import MAX_ID, decode_cursor, encode_cursor
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 
 bp = Blueprint("notify_pages", __name__)
 
 LOG_PAGE_SIZE = 50
-
-
-def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
 
 
 # --- webhooks ----------------------------------------------------------------------------------------

@@ -183,6 +183,11 @@ def api_route(bp: Blueprint, rule: str, **kw):
     return decorator
 
 
+def is_htmx() -> bool:
+    """An HTMX request that wants a fragment (a history restore wants the whole page)."""
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
 def page_route(bp: Blueprint, rule: str, **kw):
     """Server-rendered page or HTMX partial behind a signed-in session."""
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from zentro.incidents.models import SEVERITIES
 from zentro.platform.auth import current_principal
 from zentro.platform.errors import ApiError
-from zentro.platform.routes import page_route
+from zentro.platform.routes import is_htmx, page_route
 from zentro.platform.types import utcnow
 from zentro.reliability import attack_paths, gates, service, slo, svg
 from zentro.reliability.models import ENVIRONMENTS, TIERS, Service
@@ -20,10 +20,6 @@ from zentro.reliability.schemas import FIELD_HELP, ChangeIn, ServiceIn
 bp = Blueprint("reliability", __name__)
 PAIR = {"service_id": Service, "depends_on_id": Service}
 CHANGE_KINDS = ("deploy", "config", "flag", "infra")
-
-
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def _messages(exc: ValidationError) -> dict[str, str]:
@@ -211,7 +207,7 @@ def service_delete(service_id: int):
 def _deps_response(svc: Service, message: str, ok: bool):
     """HTMX: the dependencies card again with the message in its live region (200 either way, since
     HTMX swaps only successful responses). Without HTMX: back to the page with a flash."""
-    if _is_htmx():
+    if is_htmx():
         return render_template("reliability/_dependencies.html", svc=svc, message=message, ok=ok,
                                can_edit=True, **_deps_context(svc))
     flash(message, "success" if ok else "error")
