@@ -1,4 +1,4 @@
-"""The ``zentro`` command: a Flask CLI group (run, db upgrade, users, api-keys, demo, audit, jobs)."""
+"""The ``zentro`` command: a Flask CLI group (run, db upgrade, users, api-keys, demo, audit, jobs, secrets)."""
 from __future__ import annotations
 
 import os
@@ -57,7 +57,7 @@ def run_command(host: str, port: int, debug: bool) -> None:
 
 def register_cli(app: Flask) -> None:
     """Commands that need the app are attached here so `flask --app wsgi …` has them too."""
-    for command in (users, api_keys, demo, audit, retention, docs, jobs_group):
+    for command in (users, api_keys, demo, audit, retention, docs, jobs_group, secrets_group):
         app.cli.add_command(command)
 
 
@@ -193,6 +193,24 @@ def retention_run(org_slug: str | None, dry_run: bool) -> None:
     lines, code = run_cli(org_slug, dry_run)
     click.echo("\n".join(lines))
     sys.exit(code)
+
+
+@click.group("secrets", help="Stored secrets (webhook signing secrets, integration credentials).")
+def secrets_group() -> None:
+    pass
+
+
+@secrets_group.command("rotate")
+@with_appcontext
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret under the current SECRET_KEY (after a rotation, before the old key
+    is removed from ZENTRO_SECRET_KEY_FALLBACKS). Exit 1 when some row no configured key opens."""
+    from zentro.platform.secretbox import rotate_stored
+
+    results = rotate_stored()
+    for result in results:
+        click.echo(result.line())
+    sys.exit(1 if any(r.unreadable for r in results) else 0)
 
 
 @click.group("docs", help="Generated documentation.")

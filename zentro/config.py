@@ -26,7 +26,9 @@ SETTINGS: list[Setting] = [
     Setting("ZENTRO_DATABASE_URL", "SQLALCHEMY_DATABASE_URI", None, str,
             "SQLAlchemy URL. Default: SQLite file instance/zentro.db. Production: postgresql+psycopg://user@host/db"),
     Setting("ZENTRO_SECRET_KEY", "SECRET_KEY", None, str,
-            "Signs session cookies and CSRF tokens. Default: a random key kept in instance/secret_key (one host only)."),
+            "Signs session cookies and CSRF tokens and encrypts stored webhook and integration secrets. Default: a random key kept in instance/secret_key (one host only)."),
+    Setting("ZENTRO_SECRET_KEY_FALLBACKS", "SECRET_KEY_FALLBACKS", (), list,
+            "Earlier secret keys, comma-separated, while SECRET_KEY is rotated: sessions signed and secrets encrypted with them stay valid until `zentro secrets rotate` has re-encrypted what is stored (docs/deploy.md)."),
     Setting("ZENTRO_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1_048_576, int,
             "Largest accepted request body in bytes; larger bodies get 413 PAYLOAD_TOO_LARGE."),
     Setting("ZENTRO_RATELIMIT_STORAGE_URI", "RATELIMIT_STORAGE_URI", "memory://", str,
@@ -180,6 +182,8 @@ def _coerce(raw: str, kind: type) -> object:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if kind is int:
         return int(raw)
+    if kind is list:
+        return [part.strip() for part in raw.split(",") if part.strip()]
     return raw
 
 
@@ -197,6 +201,8 @@ def load_config(overrides: dict | None = None) -> dict:
     for s in SETTINGS:
         raw = os.environ.get(s.env)
         cfg[s.key] = _coerce(raw, s.kind) if raw not in (None, "") else s.default
+        if s.kind is list:
+            cfg[s.key] = list(cfg[s.key])
     if not cfg["SQLALCHEMY_DATABASE_URI"]:
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
         cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{INSTANCE_DIR / 'zentro.db'}"

@@ -13,7 +13,7 @@ def make_integration(org_id: int, user_id: int) -> int:
     from zentro.accounts.models import IngestToken
     from zentro.connectors.models import Integration
     from zentro.extensions import db
-    from zentro.notify.webhooks import encrypt_secret
+    from zentro.platform import secretbox
     from zentro.platform.auth import INGEST_TOKEN_PREFIX, new_secret
 
     _, prefix, digest = new_secret(INGEST_TOKEN_PREFIX)
@@ -23,7 +23,7 @@ def make_integration(org_id: int, user_id: int) -> int:
     db.session.flush()
     row = Integration(org_id=org_id, provider="datadog", kind="alert_source",
                       name=f"{MARK} datadog {uuid.uuid4().hex[:8]}", config={"api_url": "https://192.0.2.10"},
-                      secrets_ciphertext=encrypt_secret('{"api_key": "' + MARK + '-dd-api-key-0123456789"}'),
+                      secrets_ciphertext=secretbox.encrypt('{"api_key": "' + MARK + '-dd-api-key-0123456789"}'),
                       secret_hints={"api_key": "…6789"}, ingest_token_id=tok.id, status="failing",
                       last_error=f"{MARK} HTTP 403", created_by_id=user_id)
     db.session.add(row)

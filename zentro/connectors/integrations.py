@@ -5,7 +5,7 @@ Rules
   a strict pydantic model for the configuration and one for the secrets, what Zentro does with the connection
   (``scopes``), and a probe.
 * Secrets (API keys, app keys, bot tokens, passwords) are write-only: stored together as one Fernet token under
-  the key zentro.notify.webhooks derives from SECRET_KEY, never returned. Responses carry ``secrets_set`` (names)
+  the key zentro.platform.secretbox derives from SECRET_KEY, never returned. Responses carry ``secrets_set`` (names)
   and ``secret_hints`` (the last 4 characters of secrets of 16 characters or more). A secret set to null in a
   PATCH is removed; audit rows name changed secrets, never their values.
 * Sources (alert_source, vulnerability_source) get an alert-ingest token (``zentro_it_…``) on create. The token is
@@ -47,7 +47,7 @@ from zentro.audit.service import Actor, record
 from zentro.connectors import service as backends
 from zentro.connectors.models import Integration
 from zentro.extensions import db
-from zentro.notify.webhooks import SecretUnavailable, decrypt_secret, encrypt_secret
+from zentro.platform import secretbox
 from zentro.platform.errors import ApiError, not_found
 from zentro.platform.outbound import MAX_DETAIL, AddressRefused, address_refusal, check_base_url, guarded_client, \
     resolve_checked
@@ -661,19 +661,20 @@ def _hint(value: str) -> str:
 
 
 def _store_secrets(row: Integration, secrets: dict) -> None:
-    row.secrets_ciphertext = encrypt_secret(json.dumps(secrets, sort_keys=True)) if secrets else None
+    row.secrets_ciphertext = secretbox.encrypt(json.dumps(secrets, sort_keys=True)) if secrets else None
     row.secret_hints = {k: _hint(v) for k, v in sorted(secrets.items())}
 
 
 def read_secrets(row: Integration) -> dict:
-    """The decrypted secrets (for a probe). Raises 409 when SECRET_KEY changed since they were stored."""
+    """The decrypted secrets (for a probe). Raises 409 when no configured key opens them (SECRET_KEY
+    changed without the old key in ZENTRO_SECRET_KEY_FALLBACKS)."""
     if not row.secrets_ciphertext:
         return {}
     try:
-        return json.loads(decrypt_secret(row.secrets_ciphertext))
-    except SecretUnavailable:
-        raise ApiError(409, "This integration's secrets cannot be decrypted (the server's SECRET_KEY changed); "
-                            "set them again with PATCH.") from None
+        return json.loads(secretbox.decrypt(row.secrets_ciphertext))
+    except secretbox.Unreadable:
+        raise ApiError(409, "This integration's secrets cannot be decrypted (the server's SECRET_KEY changed "
+                            "without the old key as a fallback); set them again with PATCH.") from None
 
 
 # --- Zentro's own outgoing e-mail and Slack ----------------------------------------------------------

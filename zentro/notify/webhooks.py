@@ -2,11 +2,11 @@
 create / update / delete / rotate / test. Sending (retries, the outbox) lives in ``outbox``.
 
 Secrets follow Standard Webhooks: ``whsec_`` + base64 of 24 random bytes, shown once (create, rotate) and
-stored as a Fernet token under a key derived from the app's SECRET_KEY (HKDF-SHA256, info
-``zentro webhook secrets``), so a database dump alone does not let anyone forge Zentro's signatures.
-Zentro must be able to read the secret back to sign each message, which is why it is encrypted, not
-hashed like API keys. Changing SECRET_KEY makes stored secrets unreadable: deliveries then fail with
-a message that says to rotate the secret.
+encrypted at rest through ``zentro.platform.secretbox`` (a key derived from SECRET_KEY), so a database dump
+alone does not let anyone forge Zentro's signatures. Zentro must be able to read the secret back to sign
+each message, which is why it is encrypted, not hashed like API keys. SECRET_KEY can be rotated with the
+old key in ZENTRO_SECRET_KEY_FALLBACKS; a secret no configured key opens fails its deliveries with a
+message that says to rotate the secret.
 
 Who may see endpoints: owners and admins only (URLs often carry a token of the receiving service).
 Audit rows carry the URL's host, never its path or query, for the same reason.
@@ -21,9 +21,6 @@ import secrets
 import socket
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import func, select
 
@@ -31,12 +28,12 @@ from zentro.audit.service import Actor, record
 from zentro.extensions import db
 from zentro.notify.models import Delivery, OutboxMessage, WebhookEndpoint
 from zentro.platform.errors import ApiError, not_found
+from zentro.platform import secretbox
 from zentro.platform.outbound import AddressRefused, check_base_url, resolve_checked
 from zentro.platform.types import iso, utcnow
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
-HKDF_INFO = b"zentro webhook secrets"
 MAX_URL = 500
 MAX_EVENTS = 50
 
@@ -97,31 +94,24 @@ def validate_events(events: list[str] | None) -> list[str]:
 
 # --- secrets and signatures --------------------------------------------------------------------------
 
-def _fernet() -> Fernet:
-    secret_key = current_app.config["SECRET_KEY"]
-    material = secret_key.encode() if isinstance(secret_key, str) else bytes(secret_key)
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(material)
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
 def encrypt_secret(secret: str) -> bytes:
-    return _fernet().encrypt(secret.encode())
+    return secretbox.encrypt(secret)
 
 
 class SecretUnavailable(Exception):
-    """The stored secret cannot be decrypted (SECRET_KEY changed since it was stored)."""
+    """The stored secret cannot be decrypted (SECRET_KEY changed without the old key as a fallback)."""
 
 
 def decrypt_secret(ciphertext: bytes) -> str:
     try:
-        return _fernet().decrypt(bytes(ciphertext)).decode()
-    except (InvalidToken, ValueError, TypeError):
-        raise SecretUnavailable("the endpoint's signing secret cannot be decrypted (SECRET_KEY changed?); "
-                                "rotate the secret") from None
+        return secretbox.decrypt(ciphertext)
+    except secretbox.Unreadable:
+        raise SecretUnavailable("the endpoint's signing secret cannot be decrypted (SECRET_KEY changed "
+                                "without the old key in ZENTRO_SECRET_KEY_FALLBACKS?); rotate the secret") from None
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
