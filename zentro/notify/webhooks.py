@@ -27,8 +27,8 @@ from sqlalchemy import func, select
 from zentro.audit.service import Actor, record
 from zentro.extensions import db
 from zentro.notify.models import Delivery, OutboxMessage, WebhookEndpoint
-from zentro.platform.errors import ApiError, not_found
 from zentro.platform import secretbox
+from zentro.platform.errors import ApiError, not_found
 from zentro.platform.outbound import AddressRefused, check_base_url, resolve_checked
 from zentro.platform.types import iso, utcnow
 
