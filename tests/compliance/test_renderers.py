@@ -218,6 +218,33 @@ def test_long_label_lists_are_thinned():
     assert 4 <= len(shown) < 52
 
 
+def test_named_categories_keep_every_label_slanted_when_crowded():
+    from dataclasses import replace
+
+    from reportlab.graphics.charts.barcharts import VerticalBarChart
+
+    names = [f"service-{i:02d}-api" for i in range(28)]
+    chart = Chart("slo", "Error budget used", "bar", names, [Series("used", [float(i) for i in range(28)])],
+                  unit="%", every_label=True)
+    root = svg_tree(charts.chart_svg(chart, "t-named"))
+    labels = [t for t in root.iter(f"{SVG}text") if (t.text or "").startswith("service-")]
+    assert [t.text for t in labels] == names
+    assert all(t.get("transform", "").startswith(f"rotate(-{charts.SLANT} ") for t in labels)
+    # the same labels on a time axis (every_label off) are thinned instead
+    thinned = [t for t in texts(svg_tree(charts.chart_svg(replace(chart, every_label=False), "t-thin")))
+               if t.startswith("service-")]
+    assert 2 <= len(thinned) < 28
+    pdf_bars = next(c for c in charts.chart_drawing(chart, 480, 220).contents if isinstance(c, VerticalBarChart))
+    assert pdf_bars.categoryAxis.categoryNames == names and pdf_bars.categoryAxis.labels.angle == charts.SLANT
+    # a few names fit side by side: upright, as before
+    few = replace(chart, labels=names[:5], series=[Series("used", [1, 2, 3, 4, 5])])
+    upright = [t for t in svg_tree(charts.chart_svg(few, "t-few")).iter(f"{SVG}text")
+               if (t.text or "").startswith("service-")]
+    assert len(upright) == 5 and not any(t.get("transform") for t in upright)
+    few_bars = next(c for c in charts.chart_drawing(few, 480, 220).contents if isinstance(c, VerticalBarChart))
+    assert few_bars.categoryAxis.labels.angle == 0
+
+
 def test_svg_text_is_escaped():
     chart = bar(title=NASTY, series=[Series(NASTY, [1, 2, 3, 4, 5]), Series("b", [1, 1, 1, 1, 1])])
     markup = str(charts.chart_svg(chart, "t-esc"))

@@ -60,6 +60,7 @@ def test_incident_summary_charts_daily_buckets_stacked_by_severity(ctx, owner):
     assert crit.values == [1.0, 0, 0, 0, 0, 1.0, 0]
     slo_chart = next(c for c in rep.charts if c.key == "slo")
     assert slo_chart.labels == ["api", "db"] and slo_chart.series[0].values == [50.0, 9.9]
+    assert slo_chart.every_label  # services are names: with many, their labels slant rather than drop out
 
 
 def test_an_empty_period_renders_and_says_so(ctx, owner):

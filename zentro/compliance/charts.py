@@ -11,7 +11,7 @@
 
 Both accept anything a report may produce: no labels, no series, all zeros, one label, negative values, series
 shorter or longer than the labels (missing values count as gaps / zero), very long label lists (axis labels are
-thinned so they do not overlap).
+thinned so they do not overlap; a chart whose labels are names, ``every_label``, slants them instead).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ PALETTE = ("#4338ca", "#0e7490", "#d97706", "#15803d", "#be185d", "#64748b", "#8
 HEAT_STOPS = ("#f1f5f9", "#c7d2fe", "#818cf8", "#4f46e5", "#312e81")
 EMPTY_TEXT = "No data to chart."
 WIDTH = 720
+SLANT = 40  # degrees by which axis labels that must all be shown are turned when they do not fit side by side
 MAX_DESC_VALUES = 80  # past this many figures the text alternative summarises instead of listing every value
 
 
@@ -232,7 +233,12 @@ def _axes(lo: float, hi: float, left: float, top: float, pw: float, ph: float,
     return body, y
 
 
-def _x_labels(labels: Sequence[str], x, left: float, pw: float, baseline: float) -> list[str]:
+def _x_labels(labels: Sequence[str], x, left: float, pw: float, baseline: float, *, slanted: bool = False) -> list[str]:
+    if slanted:  # every label, end-anchored at its bar and turned up by SLANT degrees (thinned only past ~16 px each)
+        step = label_step(len(labels), pw, 16)
+        return [label(x(i), baseline - 4, short(str(lab), 16), text_anchor="end", fill=MUTED, font_size=10,
+                      transform=f"rotate(-{SLANT} {num(x(i))} {num(baseline - 4)})")
+                for i, lab in enumerate(labels) if i % step == 0]
     longest = max((len(s) for s in labels), default=1)
     per = min(max(4, longest), 16) * 6.2 + 8
     step = label_step(len(labels), pw, per)
@@ -265,11 +271,26 @@ def _empty_svg(chart: Chart, id_prefix: str, message: str = EMPTY_TEXT) -> Marku
     return document(WIDTH, 80, chart.title, describe(chart), body, id_prefix=id_prefix, css_class="chart rpt-svg")
 
 
+def slanted_extent(chart: Chart, room: float, upright_per_char: float, upright_pad: float, font_w: float) -> float:
+    """0 when the chart's axis labels fit upright (or may be thinned); otherwise the height, in the units of
+    ``font_w``, that its longest label (at most 16 characters) takes when slanted by SLANT degrees."""
+    if not chart.every_label or not chart.labels:
+        return 0.0
+    longest = min(16, max(len(str(lab)) for lab in chart.labels))
+    if label_step(len(chart.labels), room, max(4, longest) * upright_per_char + upright_pad) == 1:
+        return 0.0
+    return longest * font_w * math.sin(math.radians(SLANT)) + 6
+
+
 def _bar_or_line_svg(chart: Chart, id_prefix: str) -> Markup:
     unit = f" {chart.unit}" if chart.unit else ""
     legend, legend_h = _legend(chart, WIDTH, 6, 52)
-    left, right, top, bottom = 56, 16, 14 + legend_h, 40
-    height = 260 + legend_h
+    left, right = 56, 16
+    slant = slanted_extent(chart, WIDTH - left - right, 6.2, 8, 6.2)
+    if slant:
+        left = 72  # room for the first slanted label
+    top, bottom = 14 + legend_h, 40 + slant
+    height = 260 + legend_h + slant
     pw, ph = WIDTH - left - right, height - top - bottom
     lo, hi = value_range(chart)
     body, y = _axes(lo, hi, left, top, pw, ph, chart.unit)
@@ -333,7 +354,7 @@ def _bar_or_line_svg(chart: Chart, id_prefix: str) -> Markup:
                           for i, v in enumerate(vals[si]) if v is not None]
             body.append(el("g", {"class": "series"}, *parts) if parts else "")
     body += _threshold(chart, y, left, pw, unit)
-    body += _x_labels(chart.labels, x, left, pw, top + ph + 16)
+    body += _x_labels(chart.labels, x, left, pw, top + ph + 16, slanted=bool(slant))
     if not any(v for row in vals for v in row):
         body.append(label(left + pw / 2, top + ph / 2, "All values are zero.", text_anchor="middle", fill=MUTED,
                           font_size=12))
@@ -476,7 +497,8 @@ def _xy_drawing(d, chart: Chart, width: float, height: float, font: str) -> None
     vmin, vmax = ticks[0], ticks[-1]
     longest = max(len(str(lab)) for lab in chart.labels)
     plot_w = width - 52
-    step = label_step(n, plot_w, min(max(4, longest), 16) * 4.2 + 4)
+    slant = slanted_extent(chart, plot_w, 4.2, 4, 3.9)
+    step = label_step(n, plot_w, 11 if slant else min(max(4, longest), 16) * 4.2 + 4)
     names = [short(str(lab), 16) if i % step == 0 else "" for i, lab in enumerate(chart.labels)]
     if chart.kind == "bar":
         c = VerticalBarChart()
@@ -499,7 +521,7 @@ def _xy_drawing(d, chart: Chart, width: float, height: float, font: str) -> None
 
             for i in range(len(chart.series)):
                 c.lines[i].symbol = makeMarker("FilledCircle", size=4, fillColor=_rl(PALETTE[i % len(PALETTE)]))
-    c.x, c.y = 44, 22
+    c.x, c.y = (56, 22 + slant) if slant else (44, 22)
     c.width = width - c.x - 8
     c.height = max(30, height - c.y - 8 - legend_h)
     c.valueAxis.valueMin, c.valueAxis.valueMax = vmin, vmax
@@ -512,7 +534,9 @@ def _xy_drawing(d, chart: Chart, width: float, height: float, font: str) -> None
     c.valueAxis.strokeColor = c.categoryAxis.strokeColor = _rl(LINE)
     c.categoryAxis.categoryNames = names
     c.categoryAxis.labels.fillColor = c.valueAxis.labels.fillColor = _rl(MUTED)
-    c.categoryAxis.labels.boxAnchor = "n"
+    c.categoryAxis.labels.boxAnchor = "ne" if slant else "n"
+    if slant:
+        c.categoryAxis.labels.angle = SLANT
     d.add(c)
     if chart.unit:
         unit_label = Group(String(0, 0, chart.unit, fontName=font, fontSize=7, fillColor=_rl(MUTED),

@@ -82,6 +82,8 @@ class Chart:
     - ``line``: one line per series over the labels (weeks, usually);
     - ``heatmap``: rows are the series (name = row label), columns the labels, cell = value.
     ``threshold`` draws a horizontal reference line (capacity, alert threshold) on bar and line charts;
+    ``every_label``: the labels are names (services, owners), not a time axis, so none may be dropped: labels
+    that do not fit side by side are slanted instead of thinned;
     ``description`` is the chart's text alternative.
     """
     key: str
@@ -94,6 +96,7 @@ class Chart:
     threshold: float | None = None
     threshold_label: str = ""
     description: str = ""
+    every_label: bool = False
 
 
 @dataclass

@@ -304,7 +304,7 @@ def build(ctx: ReportContext) -> Report:
               description="Mean time to acknowledge and to resolve per severity, in minutes (0: no incident)."),
         Chart("slo", "SLO attainment vs target: error budget used", "bar", [s["service"] for s in with_data],
               [Series("budget used", [float(s["budget_used_pct"] or 0.0) for s in with_data])], unit="% of budget",
-              threshold=100.0, threshold_label="target (100 % of budget)",
+              threshold=100.0, threshold_label="target (100 % of budget)", every_label=True,
               description="Per service with data: the share of the period's error budget ((1 − target) × total) "
                           "spent; above the line the service missed its target."),
     ]
