@@ -163,12 +163,13 @@ def _make_scope_mapping(org: Org, owner: User):
 
 def _make_webhook_endpoint(org: Org, owner: User):
     from zentro.notify.models import WebhookEndpoint
-    from zentro.notify.webhooks import encrypt_secret, new_secret, secret_prefix
+    from zentro.notify.webhooks import new_secret, secret_prefix
+    from zentro.platform import secretbox
 
     secret = new_secret()  # 192.0.2.0/24 is a documentation range: sends are refused without touching the network
     row = WebhookEndpoint(org_id=org.id, url=f"https://192.0.2.10/{MARK}/hook", description=f"{MARK} endpoint",
-                          events=["*"], secret_ciphertext=encrypt_secret(secret), secret_prefix=secret_prefix(secret),
-                          created_by_id=owner.id)
+                          events=["*"], secret_ciphertext=secretbox.encrypt(secret),
+                          secret_prefix=secret_prefix(secret), created_by_id=owner.id)
     db.session.add(row)
     db.session.flush()
     return row

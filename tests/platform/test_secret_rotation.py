@@ -14,7 +14,7 @@ from zentro.connectors.integrations import read_secrets
 from zentro.connectors.models import Integration
 from zentro.extensions import db
 from zentro.notify.models import WebhookEndpoint
-from zentro.notify.webhooks import SecretUnavailable, decrypt_secret, encrypt_secret, new_secret, secret_prefix
+from zentro.notify.webhooks import SecretUnavailable, decrypt_secret, new_secret, secret_prefix
 from zentro.platform import secretbox
 from zentro.platform.errors import ApiError
 
@@ -40,7 +40,7 @@ def _stored(app, org_id: int, user_id: int) -> tuple[int, str, int]:
     secret = new_secret()
     with app.app_context():
         ep = WebhookEndpoint(org_id=org_id, url="https://192.0.2.10/hook", description="", events=["*"],
-                             secret_ciphertext=encrypt_secret(secret), secret_prefix=secret_prefix(secret),
+                             secret_ciphertext=secretbox.encrypt(secret), secret_prefix=secret_prefix(secret),
                              created_by_id=user_id)
         db.session.add(ep)
         integration_id = make_integration(org_id, user_id)
@@ -180,7 +180,7 @@ def test_a_secret_changed_while_rotating_is_not_overwritten(app, make_member, sw
     switch_key(OLD)
     real_box = secretbox._box
     with app.app_context():
-        saved = encrypt_secret("whsec_saved_by_an_admin")
+        saved = secretbox.encrypt("whsec_saved_by_an_admin")
 
     class SavedMeanwhile:
         def __init__(self, box: MultiFernet):

@@ -239,9 +239,7 @@ def _x_labels(labels: Sequence[str], x, left: float, pw: float, baseline: float,
         return [label(x(i), baseline - 4, short(str(lab), 16), text_anchor="end", fill=MUTED, font_size=10,
                       transform=f"rotate(-{SLANT} {num(x(i))} {num(baseline - 4)})")
                 for i, lab in enumerate(labels) if i % step == 0]
-    longest = max((len(s) for s in labels), default=1)
-    per = min(max(4, longest), 16) * 6.2 + 8
-    step = label_step(len(labels), pw, per)
+    step = label_step(len(labels), pw, _label_chars(labels) * 6.2 + 8)
     room = max(16, min(28, int(pw * step / max(1, len(labels)) / 6.2) - 1))  # characters that fit the slot
     out = []
     for i, lab in enumerate(labels):
@@ -271,22 +269,27 @@ def _empty_svg(chart: Chart, id_prefix: str, message: str = EMPTY_TEXT) -> Marku
     return document(WIDTH, 80, chart.title, describe(chart), body, id_prefix=id_prefix, css_class="chart rpt-svg")
 
 
-def slanted_extent(chart: Chart, room: float, upright_per_char: float, upright_pad: float, font_w: float) -> float:
-    """0 when the chart's axis labels fit upright (or may be thinned); otherwise the height, in the units of
-    ``font_w``, that its longest label (at most 16 characters) takes when slanted by SLANT degrees."""
+def _label_chars(labels: Sequence[str]) -> int:
+    """The characters an upright axis label is given room for: the longest label's, between 4 and 16."""
+    return min(max(4, max((len(str(lab)) for lab in labels), default=1)), 16)
+
+
+def slanted_extent(chart: Chart, room: float, char_w: float, pad: float) -> float:
+    """0 when the chart's axis labels stay upright (they fit side by side in ``room``, or they may be thinned);
+    otherwise the height the longest label takes when slanted by SLANT degrees."""
     if not chart.every_label or not chart.labels:
         return 0.0
-    longest = min(16, max(len(str(lab)) for lab in chart.labels))
-    if label_step(len(chart.labels), room, max(4, longest) * upright_per_char + upright_pad) == 1:
+    chars = _label_chars(chart.labels)
+    if label_step(len(chart.labels), room, chars * char_w + pad) == 1:
         return 0.0
-    return longest * font_w * math.sin(math.radians(SLANT)) + 6
+    return chars * char_w * math.sin(math.radians(SLANT)) + 6
 
 
 def _bar_or_line_svg(chart: Chart, id_prefix: str) -> Markup:
     unit = f" {chart.unit}" if chart.unit else ""
     legend, legend_h = _legend(chart, WIDTH, 6, 52)
     left, right = 56, 16
-    slant = slanted_extent(chart, WIDTH - left - right, 6.2, 8, 6.2)
+    slant = slanted_extent(chart, WIDTH - left - right, 6.2, 8)
     if slant:
         left = 72  # room for the first slanted label
     top, bottom = 14 + legend_h, 40 + slant
@@ -495,10 +498,9 @@ def _xy_drawing(d, chart: Chart, width: float, height: float, font: str) -> None
     lo, hi = value_range(chart)
     ticks = nice_ticks(lo, hi)
     vmin, vmax = ticks[0], ticks[-1]
-    longest = max(len(str(lab)) for lab in chart.labels)
     plot_w = width - 52
-    slant = slanted_extent(chart, plot_w, 4.2, 4, 3.9)
-    step = label_step(n, plot_w, 11 if slant else min(max(4, longest), 16) * 4.2 + 4)
+    slant = slanted_extent(chart, plot_w, 4.2, 4)
+    step = label_step(n, plot_w, 11 if slant else _label_chars(chart.labels) * 4.2 + 4)
     names = [short(str(lab), 16) if i % step == 0 else "" for i, lab in enumerate(chart.labels)]
     if chart.kind == "bar":
         c = VerticalBarChart()

@@ -98,10 +98,6 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def encrypt_secret(secret: str) -> bytes:
-    return secretbox.encrypt(secret)
-
-
 class SecretUnavailable(Exception):
     """The stored secret cannot be decrypted (SECRET_KEY changed without the old key as a fallback)."""
 
@@ -207,7 +203,7 @@ def create_endpoint(org_id: int, *, url: str, events: list[str], actor: Actor, d
     url = check_url(url)  # last: it may ask DNS
     secret = new_secret()
     ep = WebhookEndpoint(org_id=org_id, url=url, description=description, events=events, enabled=bool(enabled),
-                         secret_ciphertext=encrypt_secret(secret), secret_prefix=secret_prefix(secret),
+                         secret_ciphertext=secretbox.encrypt(secret), secret_prefix=secret_prefix(secret),
                          created_by_id=user_id, created_at=now, updated_at=now)
     db.session.add(ep)
     db.session.flush()
@@ -267,7 +263,7 @@ def rotate_secret(org_id: int, endpoint_id: int, *, actor: Actor,
     now = now or utcnow()
     ep = get_endpoint(org_id, endpoint_id)
     secret = new_secret()
-    ep.secret_ciphertext, ep.secret_prefix, ep.updated_at = encrypt_secret(secret), secret_prefix(secret), now
+    ep.secret_ciphertext, ep.secret_prefix, ep.updated_at = secretbox.encrypt(secret), secret_prefix(secret), now
     _audit(org_id, "webhook.secret_rotated", actor, ep, now)
     db.session.commit()
     return ep, secret

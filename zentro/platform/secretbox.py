@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -21,6 +21,7 @@ from flask import current_app
 # The HKDF "info" of the one key: kept as first written (webhook secrets came first), since changing it
 # would make every stored value unreadable.
 HKDF_INFO = b"zentro webhook secrets"
+BAD_TOKEN = (InvalidToken, ValueError, TypeError)  # what Fernet raises for a token no key opens or a non-token
 
 
 class Unreadable(Exception):
@@ -51,7 +52,7 @@ def encrypt(plaintext: str) -> bytes:
 def decrypt(token: bytes) -> str:
     try:
         return _box().decrypt(bytes(token)).decode()
-    except (InvalidToken, ValueError, TypeError):
+    except BAD_TOKEN:
         raise Unreadable("no configured key opens it (SECRET_KEY changed without the old one in "
                          "ZENTRO_SECRET_KEY_FALLBACKS?)") from None
 
@@ -62,17 +63,16 @@ def decrypt(token: bytes) -> str:
 class RotationResult:
     table: str
     rotated: int = 0
-    unreadable: list[int] | None = None
     changed_meanwhile: int = 0
+    unreadable: list[int] = field(default_factory=list)
 
     def line(self) -> str:
-        bad = self.unreadable or []
         text = f"{self.table}: {self.rotated} re-encrypted under the current SECRET_KEY"
         if self.changed_meanwhile:
             text += f", {self.changed_meanwhile} changed meanwhile (already current)"
-        if bad:
-            ids = ", ".join(map(str, bad))
-            text += f"; {len(bad)} unreadable with every configured key (ids {ids}): set them again"
+        if self.unreadable:
+            ids = ", ".join(map(str, self.unreadable))
+            text += f"; {len(self.unreadable)} unreadable with every configured key (ids {ids}): set them again"
         return text
 
 
@@ -95,7 +95,7 @@ def rotate_stored(batch: int = 500) -> list[RotationResult]:
     box = _box()
     results = []
     for model, column in _stored_columns():
-        result = RotationResult(model.__tablename__, unreadable=[])
+        result = RotationResult(model.__tablename__)
         last_id = 0
         while True:
             rows = db.session.execute(select(model.id, column).where(model.id > last_id, column.is_not(None))
@@ -106,7 +106,7 @@ def rotate_stored(batch: int = 500) -> list[RotationResult]:
                 last_id = row_id
                 try:
                     fresh = box.rotate(bytes(token))
-                except (InvalidToken, ValueError, TypeError):
+                except BAD_TOKEN:
                     result.unreadable.append(row_id)
                     continue
                 done = db.session.execute(update(model).where(model.id == row_id, column == token)
